@@ -1,0 +1,88 @@
+"""The pipeline's actors: thin functions that join files, image code and rows.
+
+ingest ──▶ make_variants
+       └─▶ extract_metadata ──▶ embed
+
+Every actor takes the image id first (StepTracking reads it), is idempotent (files are renamed
+into place, rows upserted) and raises imagepipe errors whose class says whether a retry helps.
+"""
+
+import dramatiq
+
+from imagepipe import imaging
+from imagepipe.errors import ImageNotFound
+from imagepipe.media import resolve_source, variant_path, write_atomically
+from imagepipe.settings import get_settings
+from models import Image, save_embedding, save_metadata, save_variants
+
+#: Metadata and embeddings only need a thumbnail; JPEG draft decoding makes that cheap.
+THUMBNAIL_WIDTH_PX = 256
+
+
+def _source(image_id):
+    """The image's row and the checked absolute path of its source file."""
+    try:
+        image = Image.get_by_id(image_id)
+    except Image.DoesNotExist:
+        raise ImageNotFound(f"no image with id {image_id}") from None
+    return image, resolve_source(get_settings().media_root, image.source)
+
+
+def _limits():
+    settings = get_settings()
+    return {"max_pixels": settings.max_pixels, "max_file_bytes": settings.max_file_bytes}
+
+
+@dramatiq.actor(step="ingest", queue_name="images")
+def ingest(image_id):
+    """Check the source and record what it is; refuse it for good if it is not a usable image."""
+    image, path = _source(image_id)
+    info = imaging.inspect_file(path, **_limits())
+    Image.update(sha256=info.sha256, format=info.format, width=info.width, height=info.height, bytes=info.bytes).where(
+        Image.id == image.id
+    ).execute()
+    make_variants.send(image_id)
+    extract_metadata.send(image_id)
+
+
+@dramatiq.actor(step="variants", queue_name="images")
+def make_variants(image_id):
+    """Write the responsive WebP/AVIF variants and record them."""
+    settings = get_settings()
+    _, path = _source(image_id)
+    picture = imaging.load_upright(path, max_width=max(settings.variant_widths), **_limits())
+    widths = imaging.plan_widths(picture.width, settings.variant_widths)
+    options = imaging.EncoderOptions.from_settings(settings)
+    rows = []
+    for variant in imaging.render_variants(picture, widths, settings.variant_formats, options):
+        relative = variant_path(image_id, variant.width, variant.format)
+        write_atomically(settings.media_root / relative, variant.data)
+        rows.append(
+            {
+                "label": f"{variant.width}w",
+                "format": variant.format,
+                "width": variant.width,
+                "height": variant.height,
+                "bytes": len(variant.data),
+                "path": relative,
+            }
+        )
+    save_variants(image_id, rows)
+
+
+@dramatiq.actor(step="metadata", queue_name="images")
+def extract_metadata(image_id):
+    """Record EXIF, colours and fingerprints, then hand over to the embedding."""
+    _, path = _source(image_id)
+    save_metadata(image_id, imaging.describe(path, **_limits()))
+    embed.send(image_id)
+
+
+@dramatiq.actor(step="embed", queue_name="images")
+def embed(image_id):
+    """Record the image's vector for similarity search."""
+    _, path = _source(image_id)
+    embedder = imaging.get_embedder(get_settings().embedder)
+    picture = imaging.load_upright(path, max_width=THUMBNAIL_WIDTH_PX, **_limits())
+    vector = embedder.embed(picture)
+    save_embedding(image_id, embedder.name, embedder.dims, imaging.to_bytes(vector))

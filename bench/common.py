@@ -1,0 +1,99 @@
+"""What the benchmarks share: inputs, CPU timing, tables, a private Redis."""
+
+import contextlib
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from imagepipe.cli.table import render_table  # noqa: E402
+from imagepipe.redis_server import PrivateRedis, redis_answers  # noqa: E402
+from imagepipe.samples import make_photo, save_jpeg  # noqa: E402
+
+CORPUS = Path(os.environ.get("IMAGEPIPE_CORPUS", Path(__file__).resolve().parents[2] / "shared" / "corpus"))
+
+
+def cpu_seconds():
+    """CPU time of this process and its finished children, user + system."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+@contextlib.contextmanager
+def measured():
+    """Yields a dict that holds ``cpu`` and ``wall`` seconds once the block ends."""
+    result = {}
+    cpu, wall = cpu_seconds(), time.perf_counter()
+    yield result
+    result["cpu"] = cpu_seconds() - cpu
+    result["wall"] = time.perf_counter() - wall
+
+
+def photo_file(folder, megapixels, seed=0, name=None):
+    """A synthetic camera-like JPEG of about ``megapixels`` MP at 3:2, cached in ``folder``."""
+    width = int((megapixels * 1_000_000 * 1.5) ** 0.5)
+    height = int(width / 1.5)
+    path = Path(folder) / (name or f"photo-{megapixels}mp-{seed}.jpg")
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_jpeg(make_photo(width, height, seed=seed), path)
+    return path
+
+
+@contextlib.contextmanager
+def redis_for_bench():
+    """REDIS_URL when it answers, else a private redis-server for the run."""
+    url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+    if redis_answers(url):
+        yield url
+        return
+    with PrivateRedis() as server:
+        yield server.url
+
+
+def print_table(title, headers, rows):
+    print(f"\n## {title}\n")
+    print(render_table(headers, rows))
+
+
+@contextlib.contextmanager
+def pipeline_worker(folder, *, processes, threads):
+    """A migrated SQLite database, a media folder, Redis and a `dramatiq actors` worker.
+
+    Sets the environment before ``actors`` is imported, so this process's broker and the
+    worker's agree. Yields the worker's Popen.
+    """
+    from imagepipe.worker_process import start_worker, stop_worker
+
+    with redis_for_bench() as url:
+        os.environ.update(
+            REDIS_URL=url,
+            BROKER_URL=url,
+            MEDIA_ROOT=str(Path(folder) / "media"),
+            DATABASE_URL=f"sqlite:///{Path(folder) / 'bench.db'}",
+        )
+        from models import bind_database, migrate_schema
+
+        bind_database(os.environ["DATABASE_URL"])
+        migrate_schema()
+        worker = start_worker(processes=processes, threads=threads)
+        try:
+            yield worker
+        finally:
+            stop_worker(worker)
+
+
+def submit_and_wait(paths, timeout_s=1800):
+    """Queue ``paths`` through the real CLI code path and wait until all have ended; wall seconds."""
+    from imagepipe.cli.process import enqueue, wait_for
+    from imagepipe.settings import get_settings
+
+    started = time.perf_counter()
+    ids = enqueue(paths, get_settings())
+    if not wait_for(ids, timeout_s, report=lambda line: None):
+        raise RuntimeError("pipeline did not finish in time")
+    return time.perf_counter() - started, ids

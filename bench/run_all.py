@@ -1,0 +1,12 @@
+"""Run every benchmark of bench/ in turn; each prints its own table."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+BENCHMARKS = ("variants.py", "encoders.py", "throughput.py", "rss.py")
+
+if __name__ == "__main__":
+    here = Path(__file__).parent
+    failed = [name for name in BENCHMARKS if subprocess.call([sys.executable, str(here / name)], cwd=here)]
+    sys.exit(f"failed: {', '.join(failed)}" if failed else 0)

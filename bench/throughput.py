@@ -1,0 +1,73 @@
+"""Pipeline throughput under `dramatiq actors --processes 2` against the floor.
+
+The floor is the same Pillow work (check decode, variants written to disk, metadata,
+embedding) done by a plain two-process `multiprocessing` loop over the same files in the same
+run: no broker, no database, no middleware. The ratio floor_time / pipeline_time says how much
+of the machine the pipeline keeps for image work (goal >= 0.85).
+"""
+
+import argparse
+import multiprocessing
+import tempfile
+from pathlib import Path
+
+from common import measured, photo_file, pipeline_worker, print_table, submit_and_wait
+
+LIMITS = {"max_pixels": 60_000_000, "max_file_bytes": 200 * 1024 * 1024}
+
+
+def pillow_work(job):
+    """What the four actors do to one file, minus Dramatiq and the database."""
+    from imagepipe import imaging
+    from imagepipe.media import write_atomically
+    from imagepipe.settings import get_settings
+
+    path, out = job
+    settings = get_settings()
+    imaging.inspect_file(path, **LIMITS)
+    picture = imaging.load_upright(path, max_width=max(settings.variant_widths), **LIMITS)
+    widths = imaging.plan_widths(picture.width, settings.variant_widths)
+    for variant in imaging.render_variants(
+        picture, widths, settings.variant_formats, imaging.EncoderOptions.from_settings(settings)
+    ):
+        write_atomically(Path(out) / f"{Path(path).stem}-{variant.width}.{variant.format}", variant.data)
+    imaging.describe(path, **LIMITS)
+    thumbnail = imaging.load_upright(path, max_width=256, **LIMITS)
+    imaging.get_embedder(settings.embedder).embed(thumbnail)
+
+
+def floor(paths, out):
+    with multiprocessing.get_context("fork").Pool(2) as pool:
+        pool.map(pillow_work, [(paths[0], out)])  # warm both the pool and the imports
+        with measured() as cost:
+            pool.map(pillow_work, [(p, out) for p in paths], chunksize=1)
+    return cost["wall"]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=16)
+    parser.add_argument("--megapixels", type=float, default=12)
+    parser.add_argument("--threads", type=int, default=1, help="threads per worker process")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder:
+        paths = [photo_file(Path(folder) / "in", args.megapixels, seed=s) for s in range(args.images)]
+        floor_s = floor(paths, Path(folder) / "floor")
+        with pipeline_worker(folder, processes=2, threads=args.threads):
+            submit_and_wait(paths[:1])  # the worker is booted and warm once one image went through
+            pipeline_s, _ = submit_and_wait(paths)
+    rows = [
+        ["floor: multiprocessing.Pool(2), Pillow work only", round(floor_s, 2), round(args.images / floor_s, 2)],
+        [
+            f"dramatiq actors --processes 2 --threads {args.threads}",
+            round(pipeline_s, 2),
+            round(args.images / pipeline_s, 2),
+        ],
+        ["ratio floor/pipeline", round(floor_s / pipeline_s, 3), ""],
+    ]
+    print_table(f"{args.images} photos of {args.megapixels:g} MP, all steps", ["run", "seconds", "images/s"], rows)
+    return floor_s / pipeline_s
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,58 @@
+"""The errors of imagepipe.
+
+Whether an error is worth a retry is a property of its class (``permanent``), so the retry
+middleware reads it instead of keeping a list of exception types.
+"""
+
+
+class ImagePipeError(Exception):
+    """Root of every error that imagepipe raises on purpose."""
+
+    permanent = False
+
+
+class TransientError(ImagePipeError):
+    """A failure that may succeed on a later attempt (a busy database, a flaky disk)."""
+
+
+class PermanentError(ImagePipeError):
+    """A failure that no retry can fix: the image fails at once."""
+
+    permanent = True
+
+
+class ImageNotFound(PermanentError):
+    """No image row has the id a message names."""
+
+
+class SourceRejected(PermanentError):
+    """The source path is missing or resolves outside MEDIA_ROOT."""
+
+
+class EmptyFile(PermanentError):
+    """The source file has no bytes."""
+
+
+class FileTooLarge(PermanentError):
+    """The source file is larger than the configured byte limit."""
+
+
+class UnsupportedFormat(PermanentError):
+    """The file is not an image, or not of an allowed format, or needs a decoder not installed."""
+
+
+class CorruptImage(PermanentError):
+    """The file claims a supported format but its data cannot be decoded."""
+
+
+class TruncatedImage(CorruptImage):
+    """The file ends before its image data does."""
+
+
+class PixelLimitExceeded(PermanentError):
+    """The image has more pixels than the configured limit (or is a decompression bomb)."""
+
+    def __init__(self, message, *, pixels, limit):
+        super().__init__(message)
+        self.pixels = pixels
+        self.limit = limit

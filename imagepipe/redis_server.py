@@ -1,0 +1,89 @@
+"""A private ``redis-server`` for the demo and the tests when none answers on REDIS_URL."""
+
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+
+import redis
+
+from .errors import ImagePipeError
+
+INSTALL_HINT = (
+    "redis-server is not installed: install it (Debian/Ubuntu: apt-get install redis-server; "
+    "macOS: brew install redis) or set REDIS_URL to a Redis that is running"
+)
+STARTUP_TIMEOUT_S = 10
+
+
+class RedisUnavailable(ImagePipeError):
+    """No Redis answers and none could be started."""
+
+
+def redis_answers(url, timeout_s=0.5):
+    """True when a Redis server answers PING at ``url``."""
+    client = redis.Redis.from_url(url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s)
+    try:
+        return bool(client.ping())
+    except redis.RedisError:
+        return False
+    finally:
+        client.close()
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class PrivateRedis:
+    """A throw-away ``redis-server`` on a free loopback port, keeping nothing on disk."""
+
+    def __init__(self, port=None):
+        self.binary = shutil.which("redis-server")
+        if self.binary is None:
+            raise RedisUnavailable(INSTALL_HINT)
+        self.port = port or free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.workdir = tempfile.mkdtemp(prefix="imagepipe-redis-")
+        self.process = None
+
+    def start(self):
+        self.process = subprocess.Popen(
+            [
+                self.binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                self.workdir,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while not redis_answers(self.url, timeout_s=0.2):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RedisUnavailable(f"redis-server did not start on port {self.port}")
+            time.sleep(0.05)
+        return self
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc_info):
+        self.stop()

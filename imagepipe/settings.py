@@ -1,0 +1,100 @@
+"""Settings from the environment, read once into one immutable object (twelve-factor)."""
+
+import functools
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+DEFAULT_DATABASE_URL = "sqlite:///imagepipe.db"
+DEFAULT_MEDIA_ROOT = "media"
+DEFAULT_VARIANT_WIDTHS_PX = (640, 1024, 1920)
+DEFAULT_VARIANT_FORMATS = ("webp", "avif")
+DEFAULT_WEBP_QUALITY = 80
+DEFAULT_WEBP_METHOD = 4
+DEFAULT_AVIF_QUALITY = 60
+DEFAULT_AVIF_SPEED = 8
+DEFAULT_AVIF_THREADS = 1
+DEFAULT_MAX_PIXELS = 50_000_000
+DEFAULT_MAX_FILE_BYTES = 100 * 1024 * 1024
+DEFAULT_MAX_RETRIES = 3
+DEFAULT_RETRY_BACKOFF_MS = 2_000
+DEFAULT_EMBEDDER = "local"
+DEFAULT_PORT = 8000
+
+
+def _int(environ, name, default):
+    value = environ.get(name)
+    if value in (None, ""):
+        return default
+    try:
+        return int(value.replace("_", ""))
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number, not {value!r}") from None
+
+
+def _list(environ, name, default, convert=str):
+    value = environ.get(name)
+    if value in (None, ""):
+        return default
+    return tuple(convert(item.strip()) for item in value.split(",") if item.strip())
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything imagepipe reads from its environment; see the README's configuration table."""
+
+    redis_url: str = DEFAULT_REDIS_URL
+    broker_url: str = DEFAULT_REDIS_URL
+    database_url: str = DEFAULT_DATABASE_URL
+    media_root: Path = Path(DEFAULT_MEDIA_ROOT)
+    sentry_dsn: str = ""
+    port: int = DEFAULT_PORT
+    variant_widths: tuple = DEFAULT_VARIANT_WIDTHS_PX
+    variant_formats: tuple = DEFAULT_VARIANT_FORMATS
+    webp_quality: int = DEFAULT_WEBP_QUALITY
+    webp_method: int = DEFAULT_WEBP_METHOD
+    avif_quality: int = DEFAULT_AVIF_QUALITY
+    avif_speed: int = DEFAULT_AVIF_SPEED
+    avif_threads: int = DEFAULT_AVIF_THREADS
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+    max_retries: int = DEFAULT_MAX_RETRIES
+    retry_backoff_ms: int = DEFAULT_RETRY_BACKOFF_MS
+    embedder: str = DEFAULT_EMBEDDER
+
+    @classmethod
+    def from_env(cls, environ=None):
+        """Build settings from ``environ`` (``os.environ`` by default); bad values raise ValueError."""
+        environ = os.environ if environ is None else environ
+        redis_url = environ.get("REDIS_URL") or DEFAULT_REDIS_URL
+        formats = _list(environ, "IMAGEPIPE_FORMATS", DEFAULT_VARIANT_FORMATS, str.lower)
+        unknown = set(formats) - set(DEFAULT_VARIANT_FORMATS)
+        if unknown:
+            raise ValueError(f"IMAGEPIPE_FORMATS may name webp and avif, not {', '.join(sorted(unknown))}")
+        return cls(
+            redis_url=redis_url,
+            broker_url=environ.get("BROKER_URL") or redis_url,
+            database_url=environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL,
+            media_root=Path(environ.get("MEDIA_ROOT") or DEFAULT_MEDIA_ROOT).resolve(),
+            sentry_dsn=environ.get("SENTRY_DSN", ""),
+            port=_int(environ, "PORT", DEFAULT_PORT),
+            variant_widths=tuple(sorted(_list(environ, "IMAGEPIPE_WIDTHS", DEFAULT_VARIANT_WIDTHS_PX, int))),
+            variant_formats=formats,
+            webp_quality=_int(environ, "IMAGEPIPE_WEBP_QUALITY", DEFAULT_WEBP_QUALITY),
+            webp_method=_int(environ, "IMAGEPIPE_WEBP_METHOD", DEFAULT_WEBP_METHOD),
+            avif_quality=_int(environ, "IMAGEPIPE_AVIF_QUALITY", DEFAULT_AVIF_QUALITY),
+            avif_speed=_int(environ, "IMAGEPIPE_AVIF_SPEED", DEFAULT_AVIF_SPEED),
+            avif_threads=_int(environ, "IMAGEPIPE_AVIF_THREADS", DEFAULT_AVIF_THREADS),
+            max_pixels=_int(environ, "IMAGEPIPE_MAX_PIXELS", DEFAULT_MAX_PIXELS),
+            max_file_bytes=_int(environ, "IMAGEPIPE_MAX_FILE_BYTES", DEFAULT_MAX_FILE_BYTES),
+            max_retries=_int(environ, "IMAGEPIPE_MAX_RETRIES", DEFAULT_MAX_RETRIES),
+            retry_backoff_ms=_int(environ, "IMAGEPIPE_RETRY_BACKOFF_MS", DEFAULT_RETRY_BACKOFF_MS),
+            embedder=environ.get("IMAGEPIPE_EMBEDDER") or DEFAULT_EMBEDDER,
+        )
+
+
+@functools.cache
+def get_settings():
+    """The process's settings, read from ``os.environ`` on first use."""
+    return Settings.from_env()

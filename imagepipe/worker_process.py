@@ -1,0 +1,36 @@
+"""Running ``dramatiq actors`` as a child process: for the demo, the tests and the benchmarks."""
+
+import os
+import signal
+import subprocess
+import sys
+
+DEFAULT_STOP_TIMEOUT_S = 30
+
+
+def start_worker(env=None, *, processes=2, threads=2, extra_args=(), **popen_options):
+    """Start ``dramatiq actors`` in its own process group (so a test can signal the whole group)."""
+    command = [
+        sys.executable,
+        "-m",
+        "dramatiq",
+        "actors",
+        "--processes",
+        str(processes),
+        "--threads",
+        str(threads),
+        *extra_args,
+    ]
+    return subprocess.Popen(command, env={**os.environ, **(env or {})}, start_new_session=True, **popen_options)
+
+
+def stop_worker(process, timeout_s=DEFAULT_STOP_TIMEOUT_S):
+    """SIGTERM the worker's master and wait; kill the group if it overruns. Returns the exit code."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    return process.returncode

@@ -1,0 +1,52 @@
+"""The images the pipeline works on, and the record of each step of each image."""
+
+import datetime
+
+import peewee
+
+from .database import database
+
+
+def utcnow():
+    return datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
+
+
+class BaseModel(peewee.Model):
+    class Meta:
+        database = database
+
+
+class Image(BaseModel):
+    """One upload; ``source`` is its path relative to MEDIA_ROOT."""
+
+    QUEUED, PROCESSING, COMPLETED, FAILED = "queued", "processing", "completed", "failed"
+
+    source = peewee.CharField(max_length=1024)
+    original_name = peewee.CharField(max_length=255, default="")
+    status = peewee.CharField(max_length=16, default=QUEUED, index=True)
+    error = peewee.TextField(null=True)
+    sha256 = peewee.CharField(max_length=64, null=True, index=True)
+    format = peewee.CharField(max_length=16, null=True)
+    width = peewee.IntegerField(null=True)
+    height = peewee.IntegerField(null=True)
+    bytes = peewee.BigIntegerField(null=True)
+    created_at = peewee.DateTimeField(default=utcnow, index=True)
+    updated_at = peewee.DateTimeField(default=utcnow)
+    completed_at = peewee.DateTimeField(null=True)
+
+
+class Step(BaseModel):
+    """The state of one pipeline step of one image: the database is the source of truth."""
+
+    QUEUED, PROCESSING, DONE, FAILED = "queued", "processing", "done", "failed"
+
+    image = peewee.ForeignKeyField(Image, backref="steps", on_delete="CASCADE")
+    name = peewee.CharField(max_length=32)
+    status = peewee.CharField(max_length=16, default=QUEUED)
+    attempts = peewee.IntegerField(default=0)
+    error = peewee.TextField(null=True)
+    started_at = peewee.DateTimeField(null=True)
+    finished_at = peewee.DateTimeField(null=True)
+
+    class Meta:
+        indexes = ((("image", "name"), True), (("status", "started_at"), False))

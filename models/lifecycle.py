@@ -1,0 +1,73 @@
+"""Status transitions of an image and its steps, safe under redelivery and concurrency.
+
+Every transition is one conditional UPDATE, so when two processes race (or a message is
+delivered twice) exactly one of them moves the image to ``completed`` or ``failed`` and learns
+that it did from the row count.
+"""
+
+from .database import database
+from .image import Image, Step, utcnow
+
+#: The steps every image goes through; an image is completed when all are done.
+STEPS = ("ingest", "variants", "metadata", "embed")
+
+
+def register_image(source, original_name=""):
+    """Create an image in ``queued`` with one queued row per step; send its message after this."""
+    with database.atomic():
+        image = Image.create(source=source, original_name=original_name[:255])
+        Step.insert_many([{"image": image.id, "name": name} for name in STEPS]).execute()
+    return image
+
+
+def start_step(image_id, name):
+    """Mark a step as running and count the attempt; False when it is already done.
+
+    Raises Image.DoesNotExist when the image (or its step) is unknown.
+    """
+    now = utcnow()
+    started = (
+        Step.update(status=Step.PROCESSING, attempts=Step.attempts + 1, started_at=now)
+        .where(Step.image == image_id, Step.name == name, Step.status != Step.DONE)
+        .execute()
+    )
+    if not started:
+        if Step.select().where(Step.image == image_id, Step.name == name).exists():
+            return False
+        raise Image.DoesNotExist(f"image {image_id} has no step {name!r}")
+    Image.update(status=Image.PROCESSING, updated_at=now).where(
+        Image.id == image_id, Image.status == Image.QUEUED
+    ).execute()
+    return True
+
+
+def finish_step(image_id, name):
+    """Mark a step done; True when this call completed the image (exactly one caller sees it)."""
+    now = utcnow()
+    Step.update(status=Step.DONE, finished_at=now, error=None).where(
+        Step.image == image_id, Step.name == name
+    ).execute()
+    unfinished = Step.select(Step.image).where(Step.image == image_id, Step.status != Step.DONE)
+    return bool(
+        Image.update(status=Image.COMPLETED, completed_at=now, updated_at=now, error=None)
+        .where(Image.id == image_id, Image.status == Image.PROCESSING, Image.id.not_in(unfinished))
+        .execute()
+    )
+
+
+def record_step_error(image_id, name, error):
+    """Keep the last error of a step that will be retried."""
+    Step.update(error=error).where(Step.image == image_id, Step.name == name).execute()
+
+
+def fail_step(image_id, name, error):
+    """Fail a step and its image for good; True when this call moved the image to ``failed``."""
+    now = utcnow()
+    Step.update(status=Step.FAILED, error=error, finished_at=now).where(
+        Step.image == image_id, Step.name == name
+    ).execute()
+    return bool(
+        Image.update(status=Image.FAILED, error=error, updated_at=now)
+        .where(Image.id == image_id, Image.status.not_in([Image.FAILED, Image.COMPLETED]))
+        .execute()
+    )

@@ -1,0 +1,141 @@
+"""The pipeline end to end: real Redis broker, real in-process worker, real database."""
+
+from pathlib import Path
+
+from PIL import Image as PILImage
+
+from imagepipe.samples import make_photo, save_jpeg
+from models import Embedding, Image, Metadata, Step, Variant
+from tests.conftest import with_postgres
+from tests.helpers import finish, submit
+
+
+def photo(tmp_path, name="photo.jpg", size=(2400, 1600), **options):
+    return save_jpeg(make_photo(*size, seed=7), tmp_path / name, **options)
+
+
+@with_postgres
+def test_an_image_goes_through_every_step(worker, media_root, tmp_path):
+    """One photo ends completed with 3 widths x 2 formats, metadata and an embedding."""
+    image_id = submit(media_root, photo(tmp_path))
+
+    image = finish([image_id])[image_id]
+
+    assert image.status == "completed", image.error
+    assert (image.format, image.width, image.height) == ("JPEG", 2400, 1600)
+    assert len(image.sha256) == 64
+    variants = sorted((v.width, v.format) for v in image.variants)
+    assert variants == sorted((w, f) for w in (640, 1024, 1920) for f in ("avif", "webp"))
+    for variant in image.variants:
+        with PILImage.open(media_root / variant.path) as out:
+            assert out.size == (variant.width, variant.height)
+            assert out.format.lower() == variant.format
+        assert (media_root / variant.path).stat().st_size == variant.bytes
+    assert Metadata.get(Metadata.image == image_id).phash
+    assert Embedding.get(Embedding.image == image_id).dims > 0
+    assert {s.status for s in Step.select().where(Step.image == image_id)} == {"done"}
+
+
+def test_a_rotated_phone_photo_comes_out_upright(worker, media_root, tmp_path):
+    """EXIF orientation 6 on a 1800x1200 stored image gives a 1200-wide portrait set."""
+    image_id = submit(media_root, photo(tmp_path, size=(1800, 1200), orientation=6))
+
+    image = finish([image_id])[image_id]
+
+    assert image.status == "completed", image.error
+    assert (image.width, image.height) == (1200, 1800)
+    assert sorted({(v.width, v.height) for v in image.variants}) == [(640, 960), (1024, 1536)]
+
+
+def test_a_small_image_is_never_upscaled(worker, media_root, tmp_path):
+    image_id = submit(media_root, photo(tmp_path, size=(500, 300)))
+
+    image = finish([image_id])[image_id]
+
+    assert sorted((v.width, v.format) for v in image.variants) == [(500, "avif"), (500, "webp")]
+
+
+@with_postgres
+def test_a_corrupt_file_fails_at_once_with_its_reason(worker, media_root, corpus):
+    """A truncated JPEG fails permanently on its first attempt; nothing downstream runs."""
+    image_id = submit(media_root, corpus / "bad" / "truncated_Canon_40D.jpg")
+
+    image = finish([image_id])[image_id]
+
+    assert image.status == "failed"
+    assert "truncated" in image.error
+    ingest = Step.get(Step.image == image_id, Step.name == "ingest")
+    assert (ingest.status, ingest.attempts) == ("failed", 1)
+    assert not Variant.select().where(Variant.image == image_id).exists()
+
+
+def test_a_source_outside_media_root_is_refused(worker, media_root, tmp_path):
+    """A symlink inside MEDIA_ROOT that points out of it is not followed."""
+    from actors import ingest
+    from models import register_image
+
+    outside = photo(tmp_path, name="secret.jpg", size=(100, 100))
+    link = media_root / "tests" / "link.jpg"
+    link.parent.mkdir(parents=True, exist_ok=True)
+    link.unlink(missing_ok=True)
+    link.symlink_to(outside)
+    image = register_image("tests/link.jpg")
+    ingest.send(image.id)
+
+    image = finish([image.id])[image.id]
+
+    assert image.status == "failed"
+    assert "outside MEDIA_ROOT" in image.error
+
+
+def test_redelivered_messages_leave_one_set_of_rows_and_files(worker, broker, media_root, tmp_path):
+    """Re-running every step of a completed image changes no rows, adds no files, completes once."""
+    from actors import embed, extract_metadata, make_variants
+
+    image_id = submit(media_root, photo(tmp_path))
+    first = finish([image_id])[image_id]
+    files_before = sorted(p.name for p in (media_root / "variants" / str(image_id)).iterdir())
+    rows_before = [(v.id, v.width, v.format, v.bytes) for v in first.variants.order_by(Variant.id)]
+
+    # given: the worker died after the work but before the ack, so the steps look unfinished
+    Step.update(status=Step.PROCESSING).where(Step.image == image_id, Step.name != "ingest").execute()
+    Image.update(status=Image.PROCESSING).where(Image.id == image_id).execute()
+    # when: the same messages are delivered again
+    for actor in (make_variants, extract_metadata, embed):
+        actor.send(image_id)
+    broker.join("images", timeout=60_000)
+    worker.join()
+
+    again = Image.get_by_id(image_id)
+    assert again.status == "completed"
+    assert sorted(p.name for p in (media_root / "variants" / str(image_id)).iterdir()) == files_before
+    assert [(v.id, v.width, v.format, v.bytes) for v in again.variants.order_by(Variant.id)] == rows_before
+    assert Metadata.select().where(Metadata.image == image_id).count() == 1
+    assert Embedding.select().where(Embedding.image == image_id).count() == 1
+
+
+def test_a_done_step_is_skipped_when_its_message_comes_again(worker, broker, media_root, tmp_path):
+    """Redelivering ingest of a completed image repeats no work (its step is done)."""
+    from actors import ingest
+
+    image_id = submit(media_root, photo(tmp_path, size=(800, 600)))
+    finish([image_id])
+    completed_at = Image.get_by_id(image_id).completed_at
+
+    ingest.send(image_id)
+    broker.join("images", timeout=30_000)
+    worker.join()
+
+    steps = {s.name: s.attempts for s in Step.select().where(Step.image == image_id)}
+    assert steps == {"ingest": 1, "variants": 1, "metadata": 1, "embed": 1}
+    assert Image.get_by_id(image_id).completed_at == completed_at
+
+
+def test_many_images_complete_exactly_once(worker, media_root, tmp_path):
+    """Steps finishing in any order across threads complete each image once."""
+    paths = [save_jpeg(make_photo(900, 600, seed=i), Path(tmp_path) / f"p{i}.jpg") for i in range(8)]
+    ids = [submit(media_root, path) for path in paths]
+
+    images = finish(ids)
+
+    assert {image.status for image in images.values()} == {"completed"}

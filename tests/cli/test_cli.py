@@ -1,0 +1,104 @@
+"""The ``imagepipe`` command as a user runs it: a real process, a real worker, real Redis."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from imagepipe.samples import make_photo, save_jpeg
+from imagepipe.worker_process import start_worker, stop_worker
+
+
+def imagepipe(*args, env, timeout=120):
+    return subprocess.run(
+        [sys.executable, "-m", "imagepipe.cli", *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.fixture
+def cli_env(tmp_path, redis_client, redis_url):
+    media = tmp_path / "media"
+    media.mkdir()
+    return {
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
+        "MEDIA_ROOT": str(media),
+        "REDIS_URL": redis_url,
+        "BROKER_URL": redis_url,
+    }
+
+
+def test_migrate_is_safe_to_run_twice(cli_env):
+    first = imagepipe("migrate", env=cli_env)
+    second = imagepipe("migrate", env=cli_env)
+
+    assert first.returncode == 0 and "migrated: image" in first.stdout
+    assert second.returncode == 0 and second.stdout.strip() == "schema is up to date"
+
+
+def test_process_wait_with_a_dramatiq_actors_subprocess(cli_env, tmp_path, corpus):
+    """`dramatiq actors` + `imagepipe process --wait`: a good photo completes, a bad one fails."""
+    good = save_jpeg(make_photo(1300, 900, seed=3), tmp_path / "good.jpg")
+    bad = corpus / "bad" / "truncated_Canon_40D.jpg"
+    assert imagepipe("migrate", env=cli_env).returncode == 0
+    worker = start_worker(cli_env, processes=2, threads=2, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        done = imagepipe("process", str(good), str(bad), "--wait", "--timeout", "90", env=cli_env)
+        listed = imagepipe("status", "--json", env=cli_env)
+    finally:
+        assert stop_worker(worker) == 0
+
+    assert done.returncode == 0, done.stderr
+    assert "completed" in done.stdout and "failed" in done.stdout
+    images = {row["source"].rsplit("/", 1)[-1]: row for row in map(json.loads, listed.stdout.splitlines())}
+    assert images["good.jpg"]["status"] == "completed"
+    assert sorted((v["width"], v["format"]) for v in images["good.jpg"]["variants"]) == [
+        (640, "avif"),
+        (640, "webp"),
+        (1024, "avif"),
+        (1024, "webp"),
+    ]
+    assert all((tmp_path / "media" / v["path"]).is_file() for v in images["good.jpg"]["variants"])
+    assert images["truncated_Canon_40D.jpg"]["status"] == "failed"
+    assert "truncated" in images["truncated_Canon_40D.jpg"]["error"]
+
+
+def test_errors_are_one_line_not_a_traceback(cli_env):
+    result = imagepipe("process", "/no/such/file.jpg", env=cli_env)
+
+    assert result.returncode == 1
+    assert result.stderr.strip() == "imagepipe: error: no such file or folder: /no/such/file.jpg"
+
+
+def test_status_of_an_unknown_image(cli_env):
+    imagepipe("migrate", env=cli_env)
+
+    result = imagepipe("status", "999", env=cli_env)
+
+    assert (result.returncode, result.stderr.strip()) == (1, "imagepipe: error: no image with id 999")
+
+
+def test_demo_runs_on_embedded_defaults_with_a_private_redis(tmp_path, redis_client):
+    """The README's first command: SQLite and a Redis it starts itself when none answers."""
+    env = {key: value for key, value in os.environ.items() if key not in ("DATABASE_URL", "MEDIA_ROOT", "BROKER_URL")}
+    env["REDIS_URL"] = "redis://127.0.0.1:1/0"  # nothing answers there
+
+    result = subprocess.run(
+        [sys.executable, "-m", "imagepipe.cli", "demo"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "started a private one" in result.stdout
+    assert result.stdout.count("completed") >= 5
+    assert (tmp_path / "imagepipe.db").is_file()
+    assert "worker stopped (exit code 0)" in result.stdout

@@ -1,0 +1,158 @@
+"""Shared fixtures: a real Redis, a real database per test, a real Dramatiq worker.
+
+The environment is set in ``pytest_configure``, before any test module imports ``actors``,
+because importing ``actors`` declares the broker from the environment.
+"""
+
+import os
+import shutil
+import tempfile
+import uuid
+from pathlib import Path
+
+import pytest
+
+from imagepipe.redis_server import PrivateRedis, RedisUnavailable, redis_answers
+
+IN_CI = os.environ.get("CI") == "true"
+TEST_POSTGRES_URL = os.environ.get("IMAGEPIPE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+WORKER_TIMEOUT_MS = 100
+_session = {}
+
+
+def pytest_configure(config):
+    """Start a private redis-server (or use REDIS_URL) and point the settings at test folders."""
+    try:
+        redis = PrivateRedis().start()
+        _session["redis"] = redis
+        url = redis.url
+    except RedisUnavailable as error:
+        url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/15")
+        if not redis_answers(url):
+            _session["redis_error"] = f"{error}; and nothing answers on {url}"
+    media_root = _session["media_root"] = Path(tempfile.mkdtemp(prefix="imagepipe-media-"))
+    os.environ.update(
+        REDIS_URL=url,
+        BROKER_URL=url,
+        MEDIA_ROOT=str(media_root),
+        DATABASE_URL=f"sqlite:///{media_root / 'imagepipe-test.db'}",
+        IMAGEPIPE_RETRY_BACKOFF_MS="100",
+    )
+    os.environ.pop("SENTRY_DSN", None)
+
+
+def pytest_unconfigure(config):
+    if "redis" in _session:
+        _session["redis"].stop()
+    shutil.rmtree(_session.get("media_root", ""), ignore_errors=True)
+
+
+def need(service_error):
+    """Skip a test whose service is missing when run by hand; fail it under CI=true."""
+    if service_error:
+        if IN_CI:
+            pytest.fail(service_error)
+        pytest.skip(service_error)
+
+
+@pytest.fixture(scope="session")
+def redis_url():
+    need(_session.get("redis_error"))
+    return os.environ["REDIS_URL"]
+
+
+@pytest.fixture
+def redis_client(redis_url):
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    client.flushdb()
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def settings():
+    from imagepipe.settings import get_settings
+
+    return get_settings()
+
+
+@pytest.fixture
+def media_root(settings):
+    return settings.media_root
+
+
+def _postgres_database():
+    """A fresh PostgreSQL database for one test, or a skip reason when none is reachable."""
+    import psycopg2
+
+    name = f"imagepipe_test_{uuid.uuid4().hex[:10]}"
+    try:
+        admin = psycopg2.connect(TEST_POSTGRES_URL, connect_timeout=2)
+    except psycopg2.OperationalError as error:
+        return None, None, f"PostgreSQL not reachable at {TEST_POSTGRES_URL}: {error}".strip()
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute(f"CREATE DATABASE {name}")
+    url = TEST_POSTGRES_URL.rsplit("/", 1)[0] + "/" + name
+
+    def drop():
+        with admin.cursor() as cursor:
+            cursor.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.close()
+
+    return url, drop, None
+
+
+@pytest.fixture(params=["sqlite"])
+def database_url(request, tmp_path):
+    """A fresh, migrated database: SQLite always; PostgreSQL where a test asks for it and one runs."""
+    from models import bind_database, database, migrate_schema
+
+    drop = None
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'imagepipe.db'}"
+    else:
+        url, drop, reason = _postgres_database()
+        if reason:
+            pytest.skip(reason)  # PostgreSQL is optional: tests run where only redis-server exists
+    bind_database(url)
+    migrate_schema()
+    yield url
+    if not database.is_closed():
+        database.close()
+    if drop:
+        drop()
+
+
+with_postgres = pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
+
+
+@pytest.fixture
+def broker(redis_client, database_url):
+    """The pipeline's broker on the test Redis, emptied before the test."""
+    import actors
+
+    actors.broker.flush_all()
+    return actors.broker
+
+
+@pytest.fixture
+def worker(broker, database_url):
+    """A real in-process Dramatiq worker on the real Redis broker."""
+    import dramatiq
+
+    worker = dramatiq.Worker(broker, worker_timeout=WORKER_TIMEOUT_MS, worker_threads=4)
+    worker.start()
+    yield worker
+    worker.stop()
+
+
+@pytest.fixture(scope="session")
+def corpus():
+    """The shared corpus of real images (read-only)."""
+    path = Path(os.environ.get("IMAGEPIPE_CORPUS", Path(__file__).resolve().parents[2] / "shared" / "corpus"))
+    if not path.is_dir():
+        need(f"image corpus not found at {path} (set IMAGEPIPE_CORPUS)")
+    return path

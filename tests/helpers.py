@@ -1,0 +1,27 @@
+"""Small helpers the tests share."""
+
+import shutil
+from pathlib import Path
+
+from imagepipe.cli.process import wait_for
+from models import Image, register_image
+
+PIPELINE_TIMEOUT_S = 90
+
+
+def submit(media_root, path, name=None):
+    """Copy ``path`` into MEDIA_ROOT, register it and send its ingest message; returns the id."""
+    from actors import ingest
+
+    target = Path(media_root) / "tests" / (name or Path(path).name)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(path, target)
+    image = register_image(target.relative_to(media_root).as_posix(), target.name)
+    ingest.send(image.id)
+    return image.id
+
+
+def finish(image_ids, timeout_s=PIPELINE_TIMEOUT_S):
+    """Wait until every image has ended and return their rows by id."""
+    assert wait_for(image_ids, timeout_s, report=lambda line: None), "pipeline did not finish in time"
+    return {image.id: image for image in Image.select().where(Image.id.in_(image_ids))}

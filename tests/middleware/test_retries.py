@@ -1,0 +1,54 @@
+"""PipelineRetries: an exact 2/4/8 s schedule, and no retry for permanent errors (pure logic)."""
+
+import dramatiq
+import pytest
+from dramatiq.broker import MessageProxy
+from dramatiq.brokers.stub import StubBroker
+
+from imagepipe.errors import CorruptImage, TransientError
+from middleware import PipelineRetries
+
+
+class RecordingBroker(StubBroker):
+    def __init__(self, **options):
+        super().__init__(**options)
+        self.delays = []
+
+    def enqueue(self, message, *, delay=None):
+        self.delays.append(delay)
+        return message
+
+
+@pytest.fixture
+def stub():
+    broker = RecordingBroker(middleware=[PipelineRetries(max_retries=3, backoff=2000)])
+    actor = dramatiq.actor(lambda image_id: None, actor_name="step", broker=broker)
+    return broker, actor
+
+
+def fail_once(broker, message, exception):
+    proxy = MessageProxy(message)
+    broker.emit_after("process_message", proxy, exception=exception)
+    return proxy
+
+
+def test_transient_errors_retry_after_exactly_2_4_8_seconds_then_fail(stub):
+    broker, actor = stub
+    message = actor.message(1)
+    proxies = []
+    for _ in range(4):
+        proxy = fail_once(broker, message, TransientError("database is locked"))
+        message = proxy._message.copy(options=proxy.options)
+        proxies.append(proxy)
+
+    assert broker.delays == [2000, 4000, 8000]
+    assert [p.failed for p in proxies] == [False, False, False, True]
+
+
+def test_a_permanent_error_fails_without_a_retry(stub):
+    broker, actor = stub
+
+    proxy = fail_once(broker, actor.message(1), CorruptImage("image file is truncated"))
+
+    assert proxy.failed
+    assert broker.delays == []

@@ -1,0 +1,75 @@
+"""Status transitions: exactly once, whatever the order or concurrency of the steps."""
+
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from models import STEPS, Image, Step, database, fail_step, finish_step, register_image, start_step
+from tests.conftest import with_postgres
+
+
+def start_all(image_id):
+    for name in STEPS:
+        assert start_step(image_id, name)
+
+
+@with_postgres
+def test_the_last_step_to_finish_completes_the_image_once(database_url):
+    image = register_image("a.jpg")
+    start_all(image.id)
+
+    results = [finish_step(image.id, name) for name in ("embed", "ingest", "metadata", "variants")]
+
+    assert results == [False, False, False, True]
+    assert Image.get_by_id(image.id).status == "completed"
+    assert finish_step(image.id, "variants") is False  # a redelivered step completes nothing again
+
+
+@with_postgres
+def test_concurrent_finishes_complete_each_image_exactly_once(database_url):
+    """Steps finished from many threads at once: one True per image, never two, never none."""
+    images = [register_image(f"{i}.jpg") for i in range(10)]
+    for image in images:
+        start_all(image.id)
+
+    def finish(job):
+        with database.connection_context():
+            return job[0], finish_step(*job)
+
+    jobs = [(image.id, name) for name in STEPS for image in images]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(finish, jobs))
+
+    completions = [image_id for image_id, completed in results if completed]
+    assert sorted(completions) == sorted(image.id for image in images)
+    assert {i.status for i in Image.select()} == {"completed"}
+
+
+@with_postgres
+def test_a_failed_step_fails_the_image_once_and_it_never_completes(database_url):
+    image = register_image("a.jpg")
+    start_all(image.id)
+
+    assert fail_step(image.id, "variants", "corrupt image") is True
+    assert fail_step(image.id, "variants", "corrupt image") is False
+    for name in ("ingest", "metadata", "embed"):
+        assert finish_step(image.id, name) is False
+
+    stored = Image.get_by_id(image.id)
+    assert (stored.status, stored.error) == ("failed", "corrupt image")
+
+
+def test_a_done_step_does_not_start_again_and_attempts_are_counted(database_url):
+    image = register_image("a.jpg")
+
+    assert start_step(image.id, "ingest") and start_step(image.id, "ingest")
+    finish_step(image.id, "ingest")
+
+    assert start_step(image.id, "ingest") is False
+    assert Step.get(Step.image == image.id, Step.name == "ingest").attempts == 2
+    assert Image.get_by_id(image.id).status == "processing"
+
+
+def test_an_unknown_image_is_an_error(database_url):
+    with pytest.raises(Image.DoesNotExist):
+        start_step(12345, "ingest")
