@@ -61,30 +61,34 @@ def print_table(title, headers, rows):
 
 
 @contextlib.contextmanager
-def pipeline_worker(folder, *, processes, threads):
-    """A migrated SQLite database, a media folder, Redis and a `dramatiq actors` worker.
+def pipeline_worker(folder, redis_url, *, processes, threads, database_url=None):
+    """A migrated database (SQLite in ``folder`` unless ``database_url``), a media folder in
+    ``folder``, and a `dramatiq actors` worker.
 
-    Sets the environment before ``actors`` is imported, so this process's broker and the
-    worker's agree. Yields the worker's Popen.
+    Sets the environment before ``actors`` is first imported, so this process's broker and the
+    worker's agree; the broker is declared once per process, so keep ``redis_url`` the same
+    across calls. Yields the worker's Popen.
     """
+    from imagepipe.settings import get_settings
     from imagepipe.worker_process import start_worker, stop_worker
 
-    with redis_for_bench() as url:
-        os.environ.update(
-            REDIS_URL=url,
-            BROKER_URL=url,
-            MEDIA_ROOT=str(Path(folder) / "media"),
-            DATABASE_URL=f"sqlite:///{Path(folder) / 'bench.db'}",
-        )
-        from models import bind_database, migrate_schema
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    os.environ.update(
+        REDIS_URL=redis_url,
+        BROKER_URL=redis_url,
+        MEDIA_ROOT=str(Path(folder) / "media"),
+        DATABASE_URL=database_url or f"sqlite:///{Path(folder) / 'bench.db'}",
+    )
+    get_settings.cache_clear()
+    from models import bind_database, migrate_schema
 
-        bind_database(os.environ["DATABASE_URL"])
-        migrate_schema()
-        worker = start_worker(processes=processes, threads=threads)
-        try:
-            yield worker
-        finally:
-            stop_worker(worker)
+    bind_database(os.environ["DATABASE_URL"])
+    migrate_schema()
+    worker = start_worker(processes=processes, threads=threads)
+    try:
+        yield worker
+    finally:
+        stop_worker(worker)
 
 
 def submit_and_wait(paths, timeout_s=1800):

@@ -25,7 +25,9 @@ CANDIDATES = [
     ("avif", {"quality": 50, "speed": 8}),
     ("avif", {"quality": 60, "speed": 6}),
     ("avif", {"quality": 60, "speed": 8}),
+    ("avif", {"quality": 60, "speed": 9}),
     ("avif", {"quality": 60, "speed": 10}),
+    ("avif", {"quality": 65, "speed": 10}),
     ("avif", {"quality": 70, "speed": 8}),
 ]
 

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import psutil
-from common import photo_file, pipeline_worker, print_table, submit_and_wait
+from common import photo_file, pipeline_worker, print_table, redis_for_bench, submit_and_wait
 
 
 def peak_rss_mb(pid):
@@ -37,7 +37,7 @@ def main():
     with tempfile.TemporaryDirectory() as folder:
         small = photo_file(Path(folder) / "in", 1, seed=1)
         big = photo_file(Path(folder) / "in", args.megapixels, seed=2)
-        with pipeline_worker(folder, processes=1, threads=1) as master:
+        with redis_for_bench() as redis_url, pipeline_worker(folder, redis_url, processes=1, threads=1) as master:
             child = worker_child(master)
             submit_and_wait([small])
             booted = peak_rss_mb(child)

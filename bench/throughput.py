@@ -11,7 +11,7 @@ import multiprocessing
 import tempfile
 from pathlib import Path
 
-from common import measured, photo_file, pipeline_worker, print_table, submit_and_wait
+from common import measured, photo_file, pipeline_worker, print_table, redis_for_bench, submit_and_wait
 
 LIMITS = {"max_pixels": 60_000_000, "max_file_bytes": 200 * 1024 * 1024}
 
@@ -46,27 +46,27 @@ def floor(paths, out):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--images", type=int, default=16)
+    parser.add_argument("--images", type=int, default=32)
     parser.add_argument("--megapixels", type=float, default=12)
-    parser.add_argument("--threads", type=int, default=1, help="threads per worker process")
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2, 4], help="threads per worker process")
+    parser.add_argument("--database-url", help="an empty database to use instead of a new SQLite file")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as folder:
+    with tempfile.TemporaryDirectory() as folder, redis_for_bench() as redis_url:
         paths = [photo_file(Path(folder) / "in", args.megapixels, seed=s) for s in range(args.images)]
         floor_s = floor(paths, Path(folder) / "floor")
-        with pipeline_worker(folder, processes=2, threads=args.threads):
-            submit_and_wait(paths[:1])  # the worker is booted and warm once one image went through
-            pipeline_s, _ = submit_and_wait(paths)
-    rows = [
-        ["floor: multiprocessing.Pool(2), Pillow work only", round(floor_s, 2), round(args.images / floor_s, 2)],
-        [
-            f"dramatiq actors --processes 2 --threads {args.threads}",
-            round(pipeline_s, 2),
-            round(args.images / pipeline_s, 2),
-        ],
-        ["ratio floor/pipeline", round(floor_s / pipeline_s, 3), ""],
-    ]
-    print_table(f"{args.images} photos of {args.megapixels:g} MP, all steps", ["run", "seconds", "images/s"], rows)
-    return floor_s / pipeline_s
+        rows = [
+            ["floor: multiprocessing.Pool(2), Pillow work only", round(floor_s, 2), round(args.images / floor_s, 2), 1]
+        ]
+        for threads in args.threads:
+            run = Path(folder) / f"threads-{threads}"
+            with pipeline_worker(run, redis_url, processes=2, threads=threads, database_url=args.database_url):
+                submit_and_wait(paths[:1])  # the worker is booted and warm once one image went through
+                pipeline_s, _ = submit_and_wait(paths)
+            ratio = round(floor_s / pipeline_s, 3)
+            name = f"dramatiq actors --processes 2 --threads {threads}"
+            rows.append([name, round(pipeline_s, 2), round(args.images / pipeline_s, 2), ratio])
+    title = f"{args.images} photos of {args.megapixels:g} MP, all steps"
+    print_table(title, ["run", "seconds", "images/s", "ratio to floor"], rows)
 
 
 if __name__ == "__main__":

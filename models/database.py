@@ -23,10 +23,24 @@ SQLITE_PRAGMAS = {
 }
 
 
+#: Pooled PostgreSQL connections per process: one per worker thread, with room for the CLI.
+POSTGRES_POOL_SIZE = 32
+#: Seconds after which an idle pooled connection is closed instead of reused.
+POSTGRES_STALE_TIMEOUT_S = 300
+
+
 def open_database(url):
-    """A peewee database for ``url`` (sqlite:///path or postgres://user@host/name)."""
+    """A peewee database for ``url`` (sqlite:///path or postgres://user@host/name).
+
+    PostgreSQL connections are pooled: connections are opened and closed around every message,
+    and without a pool each of those would be a new TCP connection and authentication.
+    """
     if url.startswith("sqlite"):
         return connect(url, pragmas=SQLITE_PRAGMAS, timeout=SQLITE_PRAGMAS["busy_timeout"] / 1000)
+    scheme, rest = url.split("://", 1)
+    if scheme in ("postgres", "postgresql"):
+        url = f"postgresql+pool://{rest}"
+        return connect(url, max_connections=POSTGRES_POOL_SIZE, stale_timeout=POSTGRES_STALE_TIMEOUT_S)
     return connect(url)
 
 

@@ -4,6 +4,7 @@ from dataclasses import dataclass
 
 from PIL import Image
 
+from imagepipe import settings as defaults
 from imagepipe.imaging import codecs
 
 # Resizing steps first shrink by whole factors with reduce() while the remaining ratio stays
@@ -15,11 +16,11 @@ _REDUCING_GAP = 3.0
 class EncoderOptions:
     """Encoder settings; AVIF threads are bounded because the encoder would use every CPU."""
 
-    webp_quality: int = 80
-    webp_method: int = 4
-    avif_quality: int = 60
-    avif_speed: int = 8
-    avif_threads: int = 1
+    webp_quality: int = defaults.DEFAULT_WEBP_QUALITY
+    webp_method: int = defaults.DEFAULT_WEBP_METHOD
+    avif_quality: int = defaults.DEFAULT_AVIF_QUALITY
+    avif_speed: int = defaults.DEFAULT_AVIF_SPEED
+    avif_threads: int = defaults.DEFAULT_AVIF_THREADS
 
     @classmethod
     def from_settings(cls, settings):
