@@ -1,5 +1,6 @@
 """Files under MEDIA_ROOT: where sources and variants live, and writing them safely."""
 
+import functools
 import os
 import shutil
 import tempfile
@@ -9,6 +10,8 @@ from pathlib import Path
 from .errors import SourceRejected
 
 UPLOADS_DIR = "uploads"
+#: The umask assumed where /proc cannot tell (not Linux).
+DEFAULT_UMASK = 0o022
 VARIANTS_DIR = "variants"
 
 
@@ -47,7 +50,10 @@ def variant_path(image_id, width, fmt):
 def write_atomically(path, data):
     """Write ``data`` to a temporary name beside ``path`` and rename it into place.
 
-    A reader never sees half a file, and a redelivered message simply replaces the file.
+    A reader never sees half a file, and a redelivered message simply replaces the file. The
+    data is flushed to disk before the rename, so a crash cannot leave a renamed empty file
+    behind a row that says the variant exists. Permissions follow the umask (mkstemp's 0600
+    would hide the file from a web server running as another user).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -55,7 +61,22 @@ def write_atomically(path, data):
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
+            handle.flush()
+            os.fchmod(handle.fileno(), 0o666 & ~_umask())
+            os.fsync(handle.fileno())
         os.replace(temporary, path)
     except BaseException:
         os.unlink(temporary)
         raise
+
+
+@functools.cache
+def _umask():
+    """The process umask, read without os.umask's set-and-restore (not safe beside threads)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    return DEFAULT_UMASK

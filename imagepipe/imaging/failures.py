@@ -10,7 +10,7 @@ import struct
 
 from PIL import Image
 
-from imagepipe.errors import CorruptImage, PixelLimitExceeded, TruncatedImage, UnsupportedFormat
+from imagepipe.errors import CorruptImage, PixelLimitExceeded, TransientError, TruncatedImage, UnsupportedFormat
 from imagepipe.imaging import heif
 
 # What Pillow's decoders and parsers raise on bad data (ZeroDivisionError and IndexError come
@@ -73,9 +73,16 @@ def unidentified(prefix, allowed):
 
 
 def decode_failure(exc, format_name, filename):
-    """The error for an exception raised while parsing or decoding an image."""
-    reason = (str(exc) or type(exc).__name__).replace(str(filename), "<file>")
+    """The error for an exception raised while parsing or decoding an image.
+
+    An OSError with an errno is the disk or the system failing (EIO, ESTALE on a network
+    MEDIA_ROOT, EMFILE), not the file: that one is worth a retry. Pillow's own decode errors
+    are OSErrors without an errno.
+    """
     what = f"{format_name} file" if format_name else "image file"
+    if isinstance(exc, OSError) and exc.errno is not None:
+        return TransientError(f"cannot read {what}: {exc.strerror or type(exc).__name__}")
+    reason = (str(exc) or type(exc).__name__).replace(str(filename), "<file>")
     if isinstance(exc, OSError) and "truncated" in reason.lower():
         return TruncatedImage(f"truncated {what}: {reason}")
     return CorruptImage(f"corrupt {what}: {reason}")

@@ -58,6 +58,7 @@ def inspect_file(path, *, max_pixels, max_file_bytes):
         fmt, mode, frames = format_name(image), image.mode, getattr(image, "n_frames", 1)
         stored = image.size
         if fmt == "JPEG":
+            _check_jpeg_scans(path)  # only here: later steps open a file this already passed
             image.draft(None, (max(1, stored[0] // _CHECK_SCALE), max(1, stored[1] // _CHECK_SCALE)))
         image.load()
         width, height = exif.displayed_size(stored, exif.orientation(image))
@@ -106,8 +107,6 @@ def open_image(path, *, max_pixels, max_file_bytes):
         image = _open(fp, prefix, path, max_pixels)
         with image:
             try:
-                if format_name(image) == "JPEG":
-                    _check_jpeg_scans(fp)
                 yield image
             except failures.DECODE_ERRORS as exc:
                 raise failures.decode_failure(exc, format_name(image), path) from exc
@@ -169,8 +168,8 @@ def _open(fp, prefix, path, max_pixels):
     return image
 
 
-def _check_jpeg_scans(fp):
-    with mmap.mmap(fp.fileno(), 0, access=mmap.ACCESS_READ) as data:
+def _check_jpeg_scans(path):
+    with open(path, "rb") as fp, mmap.mmap(fp.fileno(), 0, access=mmap.ACCESS_READ) as data:
         damage = jpeg.find_damage(data)
     if damage:
         raise CorruptImage(f"corrupt JPEG data: {damage}")

@@ -377,3 +377,17 @@ def test_unusual_modes_become_8bit_srgb(tmp_path, mode, value, suffix, expected_
 
     assert image.mode == expected_mode
     assert image.getpixel((5, 5)) == pytest.approx(expected, abs=2)
+
+
+def test_an_io_error_of_the_disk_is_transient_not_a_corrupt_image():
+    """EIO or ESTALE on a network MEDIA_ROOT is worth a retry; Pillow's errno-less OSError is not."""
+    import errno
+
+    from imagepipe.errors import TransientError
+    from imagepipe.imaging import failures
+
+    disk = failures.decode_failure(OSError(errno.EIO, "Input/output error"), "JPEG", "a.jpg")
+    data = failures.decode_failure(OSError("broken data stream when reading image file"), "JPEG", "a.jpg")
+
+    assert isinstance(disk, TransientError) and str(disk) == "cannot read JPEG file: Input/output error"
+    assert isinstance(data, CorruptImage)
