@@ -1,32 +1,82 @@
 """Building the broker with every middleware in one documented order."""
 
+import functools
+
 from dramatiq.middleware import AgeLimit, Callbacks, Pipelines, ShutdownNotifications, TimeLimit
 
-from middleware import DatabaseConnections, PipelineRetries, StepTracking
+from imagepipe.sentry import init_sentry
+from middleware import (
+    DatabaseConnections,
+    DeadLetters,
+    EventPublisher,
+    PipelineRetries,
+    RateLimits,
+    SentryTags,
+    ShutdownTimeouts,
+    StepTracking,
+    WorkerHealth,
+)
 
 
 def build_middleware(settings):
     """The middleware stack, in order.
 
     ``before_*`` hooks run top to bottom and ``after_*`` hooks bottom to top, so:
-    DatabaseConnections is first (it opens the connection before anyone needs it and closes
-    it after everyone is done); StepTracking comes before PipelineRetries so that its
-    ``after_process_message`` sees whether Retries failed the message for good.
+
+    * DatabaseConnections is first: it opens the connection before anyone needs it and
+      closes it after everyone is done. WorkerHealth counts every message that runs.
+    * Dramatiq's own middleware that may skip a message (AgeLimit) comes before ours, so a
+      step is never marked as started for a message that will not run.
+    * RateLimits comes before StepTracking, so a throttled message counts no attempt.
+    * ShutdownTimeouts knows which jobs run, to interrupt and requeue them on shutdown.
+    * DeadLetters, StepTracking, EventPublisher and everything else that reads
+      ``message.failed`` come before PipelineRetries: only after Retries has run is that
+      final. So a final failure reads as job-failed, then image-failed (StepTracking), then
+      job-dead-lettered (DeadLetters stores the message once its image is failed).
+    * EventPublisher comes after RateLimits and StepTracking, so a throttled or skipped
+      message publishes no job-active.
     """
-    return [
+    events = EventPublisher(
+        redis_url=settings.redis_url,
+        stream=settings.events_stream,
+        maxlen=settings.events_maxlen,
+        timeout_ms=settings.events_timeout_ms,
+        progress_interval_ms=settings.progress_interval_ms,
+    )
+    middleware = [
         DatabaseConnections(database_url=settings.database_url),
-        StepTracking(),
+        WorkerHealth(redis_url=settings.redis_url, interval_s=settings.heartbeat_interval_s),
         AgeLimit(),
         TimeLimit(),
         ShutdownNotifications(),
         Callbacks(),
         Pipelines(),
+        RateLimits(redis_url=settings.redis_url, overrides=settings.rate_limits, on_throttle=events.throttled),
+        ShutdownTimeouts(
+            default_timeout_s=settings.shutdown_timeout_s,
+            on_interrupt=functools.partial(events.publish, "job-interrupted"),
+        ),
+        DeadLetters(events=events),
+        StepTracking(events=events),
+        events,
         PipelineRetries(max_retries=settings.max_retries, backoff=settings.retry_backoff_ms),
     ]
+    if settings.sentry_dsn:
+        middleware.insert(2, SentryTags())
+    if settings.prometheus:
+        from dramatiq.middleware.prometheus import Prometheus
+
+        from middleware.metrics import ImageMetrics
+
+        # ImageMetrics first: its after_process_boot must run after Prometheus has set up the
+        # multiprocess directory, and after_* hooks run bottom to top.
+        middleware[1:1] = [ImageMetrics(), Prometheus()]
+    return middleware
 
 
 def build_broker(settings):
     """A Redis broker for ``redis://`` URLs, RabbitMQ for ``amqp://``; connects lazily."""
+    init_sentry(settings)  # before the broker: Sentry's Dramatiq integration patches Broker.__init__
     middleware = build_middleware(settings)
     if settings.broker_url.startswith(("amqp://", "amqps://")):
         from dramatiq.brokers.rabbitmq import RabbitmqBroker

@@ -12,11 +12,9 @@ import dramatiq
 from imagepipe import imaging
 from imagepipe.errors import ImageNotFound
 from imagepipe.media import resolve_source, variant_path, write_atomically
+from imagepipe.progress import progress
 from imagepipe.settings import get_settings
 from models import Image, save_embedding, save_metadata, save_variants
-
-#: Metadata and embeddings only need a thumbnail; JPEG draft decoding makes that cheap.
-THUMBNAIL_WIDTH_PX = 256
 
 
 def _source(image_id):
@@ -38,6 +36,7 @@ def ingest(image_id):
     """Check the source and record what it is; refuse it for good if it is not a usable image."""
     image, path = _source(image_id)
     info = imaging.inspect_file(path, **_limits())
+    progress(90, "checked")
     Image.update(sha256=info.sha256, format=info.format, width=info.width, height=info.height, bytes=info.bytes).where(
         Image.id == image.id
     ).execute()
@@ -51,10 +50,12 @@ def make_variants(image_id):
     settings = get_settings()
     _, path = _source(image_id)
     picture = imaging.load_upright(path, max_width=max(settings.variant_widths), **_limits())
-    widths = imaging.plan_widths(picture.width, settings.variant_widths)
+    progress(10, "decoded")
     options = imaging.EncoderOptions.from_settings(settings)
+    variants = imaging.render_variants(picture, settings.variant_widths, settings.variant_formats, options)
+    progress(80, f"encoded {len(variants)} variants")
     rows = []
-    for variant in imaging.render_variants(picture, widths, settings.variant_formats, options):
+    for variant in variants:
         relative = variant_path(image_id, variant.width, variant.format)
         write_atomically(settings.media_root / relative, variant.data)
         rows.append(
@@ -75,14 +76,17 @@ def extract_metadata(image_id):
     """Record EXIF, colours and fingerprints, then hand over to the embedding."""
     _, path = _source(image_id)
     save_metadata(image_id, imaging.describe(path, **_limits()))
+    progress(90, "described")
     embed.send(image_id)
 
 
-@dramatiq.actor(step="embed", queue_name="images")
+@dramatiq.actor(step="embed", queue_name="images", rate_limit_key="embedding-api")
 def embed(image_id):
     """Record the image's vector for similarity search."""
     _, path = _source(image_id)
     embedder = imaging.get_embedder(get_settings().embedder)
-    picture = imaging.load_upright(path, max_width=THUMBNAIL_WIDTH_PX, **_limits())
+    # The embedding needs only a thumbnail, as the metadata does: JPEG draft decoding is cheap.
+    picture = imaging.load_upright(path, max_width=imaging.THUMBNAIL_PX, **_limits())
+    progress(50, "decoded")
     vector = embedder.embed(picture)
     save_embedding(image_id, embedder.name, embedder.dims, imaging.to_bytes(vector))

@@ -2,7 +2,7 @@
 
 import functools
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -22,6 +22,12 @@ DEFAULT_MAX_FILE_BYTES = 100 * 1024 * 1024
 DEFAULT_MAX_RETRIES = 3
 DEFAULT_RETRY_BACKOFF_MS = 2_000
 DEFAULT_EMBEDDER = "local"
+DEFAULT_EVENTS_STREAM = "imagepipe:events"
+DEFAULT_EVENTS_MAXLEN = 10_000
+DEFAULT_EVENTS_TIMEOUT_MS = 100
+DEFAULT_PROGRESS_INTERVAL_MS = 500
+DEFAULT_SHUTDOWN_TIMEOUT_S = 25
+DEFAULT_HEARTBEAT_INTERVAL_S = 30
 DEFAULT_PORT = 8000
 
 
@@ -35,11 +41,32 @@ def _int(environ, name, default):
         raise ValueError(f"{name} must be a whole number, not {value!r}") from None
 
 
+def _float(environ, name, default):
+    value = environ.get(name)
+    if value in (None, ""):
+        return default
+    try:
+        return float(value)
+    except ValueError:
+        raise ValueError(f"{name} must be a number, not {value!r}") from None
+
+
+def _mapping(environ, name):
+    """``"embed=10/m, make_variants=off"`` -> {"embed": "10/m", "make_variants": "off"}."""
+    pairs = _list(environ, name, ())
+    if any("=" not in pair for pair in pairs):
+        raise ValueError(f"{name} must look like actor=value,actor=value, not {environ.get(name)!r}")
+    return {key.strip(): value.strip() for key, value in (pair.split("=", 1) for pair in pairs)}
+
+
 def _list(environ, name, default, convert=str):
     value = environ.get(name)
     if value in (None, ""):
         return default
-    return tuple(convert(item.strip()) for item in value.split(",") if item.strip())
+    try:
+        return tuple(convert(item.strip()) for item in value.split(",") if item.strip())
+    except ValueError:
+        raise ValueError(f"{name} must be a comma-separated list, not {value!r}") from None
 
 
 @dataclass(frozen=True)
@@ -64,6 +91,14 @@ class Settings:
     max_retries: int = DEFAULT_MAX_RETRIES
     retry_backoff_ms: int = DEFAULT_RETRY_BACKOFF_MS
     embedder: str = DEFAULT_EMBEDDER
+    rate_limits: dict = field(default_factory=dict)
+    events_stream: str = DEFAULT_EVENTS_STREAM
+    events_maxlen: int = DEFAULT_EVENTS_MAXLEN
+    events_timeout_ms: int = DEFAULT_EVENTS_TIMEOUT_MS
+    progress_interval_ms: int = DEFAULT_PROGRESS_INTERVAL_MS
+    shutdown_timeout_s: float = DEFAULT_SHUTDOWN_TIMEOUT_S
+    heartbeat_interval_s: float = DEFAULT_HEARTBEAT_INTERVAL_S
+    prometheus: bool = False
 
     @classmethod
     def from_env(cls, environ=None):
@@ -71,6 +106,11 @@ class Settings:
         environ = os.environ if environ is None else environ
         redis_url = environ.get("REDIS_URL") or DEFAULT_REDIS_URL
         formats = _list(environ, "IMAGEPIPE_FORMATS", DEFAULT_VARIANT_FORMATS, str.lower)
+        widths = tuple(sorted(_list(environ, "IMAGEPIPE_WIDTHS", DEFAULT_VARIANT_WIDTHS_PX, int)))
+        if not widths or widths[0] <= 0:
+            raise ValueError(
+                f"IMAGEPIPE_WIDTHS must list positive pixel widths, not {environ.get('IMAGEPIPE_WIDTHS')!r}"
+            )
         unknown = set(formats) - set(DEFAULT_VARIANT_FORMATS)
         if unknown:
             raise ValueError(f"IMAGEPIPE_FORMATS may name webp and avif, not {', '.join(sorted(unknown))}")
@@ -81,7 +121,7 @@ class Settings:
             media_root=Path(environ.get("MEDIA_ROOT") or DEFAULT_MEDIA_ROOT).resolve(),
             sentry_dsn=environ.get("SENTRY_DSN", ""),
             port=_int(environ, "PORT", DEFAULT_PORT),
-            variant_widths=tuple(sorted(_list(environ, "IMAGEPIPE_WIDTHS", DEFAULT_VARIANT_WIDTHS_PX, int))),
+            variant_widths=widths,
             variant_formats=formats,
             webp_quality=_int(environ, "IMAGEPIPE_WEBP_QUALITY", DEFAULT_WEBP_QUALITY),
             webp_method=_int(environ, "IMAGEPIPE_WEBP_METHOD", DEFAULT_WEBP_METHOD),
@@ -93,6 +133,14 @@ class Settings:
             max_retries=_int(environ, "IMAGEPIPE_MAX_RETRIES", DEFAULT_MAX_RETRIES),
             retry_backoff_ms=_int(environ, "IMAGEPIPE_RETRY_BACKOFF_MS", DEFAULT_RETRY_BACKOFF_MS),
             embedder=environ.get("IMAGEPIPE_EMBEDDER") or DEFAULT_EMBEDDER,
+            rate_limits=_mapping(environ, "IMAGEPIPE_RATE_LIMITS"),
+            events_stream=environ.get("IMAGEPIPE_EVENTS_STREAM") or DEFAULT_EVENTS_STREAM,
+            events_maxlen=_int(environ, "IMAGEPIPE_EVENTS_MAXLEN", DEFAULT_EVENTS_MAXLEN),
+            events_timeout_ms=_int(environ, "IMAGEPIPE_EVENTS_TIMEOUT_MS", DEFAULT_EVENTS_TIMEOUT_MS),
+            progress_interval_ms=_int(environ, "IMAGEPIPE_PROGRESS_INTERVAL_MS", DEFAULT_PROGRESS_INTERVAL_MS),
+            shutdown_timeout_s=_float(environ, "IMAGEPIPE_SHUTDOWN_TIMEOUT_S", DEFAULT_SHUTDOWN_TIMEOUT_S),
+            heartbeat_interval_s=_float(environ, "IMAGEPIPE_HEARTBEAT_INTERVAL_S", DEFAULT_HEARTBEAT_INTERVAL_S),
+            prometheus=environ.get("IMAGEPIPE_PROMETHEUS", "").lower() in ("1", "true", "yes", "on"),
         )
 
 

@@ -6,22 +6,27 @@ import subprocess
 import sys
 
 DEFAULT_STOP_TIMEOUT_S = 30
+#: Dramatiq polls an idle queue, and moves due delayed messages, at most this often (ms); its
+#: default of 1000 makes a throttled or retried message up to two seconds late. Only the
+#: environment can set it, as the CLI builds its Worker before importing the actors.
+WORKER_TIMEOUT_ENV = {"dramatiq_worker_timeout": "100"}
 
 
-def start_worker(env=None, *, processes=2, threads=2, extra_args=(), **popen_options):
+def start_worker(env=None, *, processes=2, threads=2, module="actors", extra_args=(), **popen_options):
     """Start ``dramatiq actors`` in its own process group (so a test can signal the whole group)."""
     command = [
         sys.executable,
         "-m",
         "dramatiq",
-        "actors",
+        module,
         "--processes",
         str(processes),
         "--threads",
         str(threads),
         *extra_args,
     ]
-    return subprocess.Popen(command, env={**os.environ, **(env or {})}, start_new_session=True, **popen_options)
+    environment = {**WORKER_TIMEOUT_ENV, **os.environ, **(env or {})}
+    return subprocess.Popen(command, env=environment, start_new_session=True, **popen_options)
 
 
 def stop_worker(process, timeout_s=DEFAULT_STOP_TIMEOUT_S):

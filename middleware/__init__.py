@@ -1,7 +1,23 @@
 """Custom Dramatiq middleware of imagepipe, one module each; ``actors.broker`` orders them."""
 
 from .database import DatabaseConnections
+from .dead_letters import DeadLetters
+from .events import EventPublisher
+from .health import WorkerHealth
+from .rate_limit import RateLimits
 from .retries import PipelineRetries
+from .sentry_tags import SentryTags
+from .shutdown import ShutdownTimeouts
 from .steps import StepTracking
 
-__all__ = ["DatabaseConnections", "PipelineRetries", "StepTracking"]
+__all__ = [
+    "DatabaseConnections",
+    "DeadLetters",
+    "EventPublisher",
+    "PipelineRetries",
+    "RateLimits",
+    "SentryTags",
+    "ShutdownTimeouts",
+    "StepTracking",
+    "WorkerHealth",
+]

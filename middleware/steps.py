@@ -1,10 +1,16 @@
 """Keeping each image's step rows in step with its messages."""
 
 import dramatiq
+import peewee
 from dramatiq.logging import get_logger
 from dramatiq.middleware import SkipMessage
 
 from models import Image, fail_step, finish_step, record_step_error, start_step
+
+#: The reason stored when a middleware (AgeLimit) fails a message without running it.
+SKIPPED_REASON = "the message expired before it could run (max_age)"
+#: When the database refuses to record a finished step, the message runs again after this.
+RECORD_RETRY_DELAY_MS = 5_000
 
 
 def describe_error(exception):
@@ -12,6 +18,13 @@ def describe_error(exception):
     if getattr(exception, "permanent", False):
         return str(exception)
     return f"{type(exception).__name__}: {exception}"
+
+
+def image_id_of(broker, message):
+    """The image a message works on: the first argument of actors declared with ``step``, else None."""
+    if message.args and broker.get_actor(message.actor_name).options.get("step"):
+        return message.args[0]
+    return None
 
 
 class StepTracking(dramatiq.Middleware):
@@ -24,12 +37,17 @@ class StepTracking(dramatiq.Middleware):
 
     It must come *before* Retries in the middleware list: ``after_*`` hooks run in reverse
     order, and only after Retries has run is ``message.failed`` final.
+
+    Parameters:
+      events(EventPublisher): publishes ``image-completed`` and ``image-failed`` when this
+        middleware makes the move (exactly once per image); default none.
     """
 
     actor_options = {"step"}
 
-    def __init__(self):
+    def __init__(self, *, events=None):
         self.logger = get_logger(__name__, type(self))
+        self.events = events
 
     def before_process_message(self, broker, message):
         step = self._step(broker, message)
@@ -40,7 +58,7 @@ class StepTracking(dramatiq.Middleware):
         except Image.DoesNotExist:
             return  # the actor fails it with ImageNotFound, a permanent error
         if not started:
-            self.logger.info("Skipping %s of image %s: already done.", step, message.args[0])
+            self.logger.info("Skipping %s of image %s: done already, or the image failed.", step, message.args[0])
             raise SkipMessage()
 
     def after_process_message(self, broker, message, *, result=None, exception=None):
@@ -48,14 +66,37 @@ class StepTracking(dramatiq.Middleware):
         if not step:
             return
         image_id = message.args[0]
-        if exception is None:
-            if finish_step(image_id, step):
-                self.logger.info("Image %s completed.", image_id)
-        elif message.failed:
-            if fail_step(image_id, step, describe_error(exception)):
-                self.logger.warning("Image %s failed in %s: %s", image_id, step, exception)
-        else:
-            record_step_error(image_id, step, describe_error(exception))
+        try:
+            if exception is None:
+                if finish_step(image_id, step):
+                    self.logger.info("Image %s completed.", image_id)
+                    self._publish("image-completed", message)
+            elif message.failed:
+                self._fail(message, image_id, step, describe_error(exception))
+            else:
+                record_step_error(image_id, step, describe_error(exception))
+        except peewee.DatabaseError:
+            # Dramatiq swallows errors of after-hooks and acks the message anyway: without
+            # this the step would stay "processing" for ever. Run the message again instead
+            # (its work is idempotent); a failed message is in the dead letters already.
+            self.logger.exception("Could not record %s of image %s.", step, image_id)
+            if not message.failed:
+                options = {k: v for k, v in message.options.items() if k not in ("eta", "traceback")}
+                broker.enqueue(message._message.copy(options=options), delay=RECORD_RETRY_DELAY_MS)
+
+    def after_skip_message(self, broker, message):
+        step = self._step(broker, message)
+        if step and message.failed:
+            self._fail(message, message.args[0], step, SKIPPED_REASON)
+
+    def _fail(self, message, image_id, step, error):
+        if fail_step(image_id, step, error):
+            self.logger.warning("Image %s failed in %s: %s", image_id, step, error)
+            self._publish("image-failed", message, error=error)
+
+    def _publish(self, event_type, message, **fields):
+        if self.events is not None:
+            self.events.publish(event_type, message, **fields)
 
     @staticmethod
     def _step(broker, message):

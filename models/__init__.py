@@ -1,14 +1,16 @@
 """The peewee models of imagepipe and the database set-up from ``DATABASE_URL``."""
 
 from .database import bind_database, database
+from .dead_letter import DeadLetter, purge_dead_letters
 from .image import Image, Step
-from .lifecycle import STEPS, fail_step, finish_step, record_step_error, register_image, start_step
+from .lifecycle import STEPS, fail_step, finish_step, record_step_error, register_image, requeue_step, start_step
 from .outputs import Embedding, Metadata, Variant, save_embedding, save_metadata, save_variants
 from .schema import MODELS, migrate_schema
 
 __all__ = [
     "MODELS",
     "STEPS",
+    "DeadLetter",
     "Embedding",
     "Image",
     "Metadata",
@@ -17,8 +19,10 @@ __all__ = [
     "bind_database",
     "fail_step",
     "finish_step",
+    "purge_dead_letters",
     "record_step_error",
     "register_image",
+    "requeue_step",
     "save_embedding",
     "save_metadata",
     "save_variants",

@@ -21,14 +21,16 @@ def register_image(source, original_name=""):
 
 
 def start_step(image_id, name):
-    """Mark a step as running and count the attempt; False when it is already done.
+    """Mark a step as running and count the attempt; False when it is done already or its
+    image has failed (another step failed for good: nothing downstream is worth doing).
 
     Raises Image.DoesNotExist when the image (or its step) is unknown.
     """
     now = utcnow()
+    failed_image = Image.select(Image.id).where(Image.id == image_id, Image.status == Image.FAILED)
     started = (
         Step.update(status=Step.PROCESSING, attempts=Step.attempts + 1, started_at=now)
-        .where(Step.image == image_id, Step.name == name, Step.status != Step.DONE)
+        .where(Step.image == image_id, Step.name == name, Step.status != Step.DONE, Step.image.not_in(failed_image))
         .execute()
     )
     if not started:
@@ -71,3 +73,25 @@ def fail_step(image_id, name, error):
         .where(Image.id == image_id, Image.status.not_in([Image.FAILED, Image.COMPLETED]))
         .execute()
     )
+
+
+def requeue_step(image_id, name):
+    """Put a failed step back to ``queued`` for a replayed message; True when it was failed.
+
+    The image goes back to ``queued``, its error cleared, once none of its steps is failed any
+    more: while another step is still failed, finishing this one could not complete the image,
+    so it stays ``failed`` instead of sitting in ``processing`` with nothing running. A step
+    that is done is left alone, so StepTracking skips its message and no work is repeated.
+    """
+    with database.atomic():
+        requeued = (
+            Step.update(status=Step.QUEUED, error=None, finished_at=None)
+            .where(Step.image == image_id, Step.name == name, Step.status == Step.FAILED)
+            .execute()
+        )
+        if requeued:
+            still_failed = Step.select(Step.image).where(Step.image == image_id, Step.status == Step.FAILED)
+            Image.update(status=Image.QUEUED, error=None, updated_at=utcnow()).where(
+                Image.id == image_id, Image.status == Image.FAILED, Image.id.not_in(still_failed)
+            ).execute()
+    return bool(requeued)

@@ -5,12 +5,13 @@ import logging
 from playhouse.migrate import SchemaMigrator, migrate
 
 from .database import database
+from .dead_letter import DeadLetter
 from .image import Image, Step
 from .outputs import Embedding, Metadata, Variant
 
 log = logging.getLogger(__name__)
 
-MODELS = (Image, Step, Variant, Metadata, Embedding)
+MODELS = (Image, Step, Variant, Metadata, Embedding, DeadLetter)
 
 
 def migrate_schema():

@@ -25,3 +25,24 @@ def finish(image_ids, timeout_s=PIPELINE_TIMEOUT_S):
     """Wait until every image has ended and return their rows by id."""
     assert wait_for(image_ids, timeout_s, report=lambda line: None), "pipeline did not finish in time"
     return {image.id: image for image in Image.select().where(Image.id.in_(image_ids))}
+
+
+def middleware_broker(redis_url, database_url, *, max_retries=2, backoff_ms=10, events=None):
+    """A Redis broker with the middleware that dead letters and Sentry tags need, in the
+    pipeline's order, for actors that a test declares on it (``broker=``)."""
+    from dramatiq.brokers.redis import RedisBroker
+
+    from middleware import DatabaseConnections, DeadLetters, PipelineRetries, SentryTags, StepTracking
+
+    broker = RedisBroker(
+        url=redis_url,
+        middleware=[
+            DatabaseConnections(database_url=database_url),
+            SentryTags(),
+            DeadLetters(events=events),
+            StepTracking(),
+            PipelineRetries(max_retries=max_retries, backoff=backoff_ms),
+        ],
+    )
+    broker.emit_after("process_boot")
+    return broker

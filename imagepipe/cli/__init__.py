@@ -4,15 +4,27 @@ import argparse
 import logging
 import sys
 
+import dramatiq
 import peewee
 import redis
 
 from imagepipe.errors import ImagePipeError
 from imagepipe.settings import get_settings
 
-from . import demo, migrate, process, similar, status
+from . import dead_letters, demo, events, health, migrate, process, similar, status
 
-COMMANDS = (migrate, process, status, similar, demo)
+#: What a user can cause (bad settings, a service down, a wrong path): one line, no traceback.
+#: RuntimeError is what playhouse raises for a DATABASE_URL scheme it does not know.
+EXPECTED_ERRORS = (
+    ImagePipeError,
+    ValueError,
+    OSError,
+    RuntimeError,
+    peewee.PeeweeException,
+    redis.RedisError,
+    dramatiq.errors.DramatiqError,
+)
+COMMANDS = (migrate, process, status, events, similar, dead_letters, health, demo)
 
 
 def build_parser():
@@ -34,8 +46,9 @@ def main(argv=None):
     )
     try:
         return args.run(args, get_settings()) or 0
-    except (ImagePipeError, ValueError, OSError, peewee.DatabaseError, redis.RedisError) as error:
-        print(f"imagepipe: error: {error}", file=sys.stderr)
+    except EXPECTED_ERRORS as error:
+        lines = str(error).strip().splitlines() or [type(error).__name__]
+        print(f"imagepipe: error: {lines[0]}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -1,6 +1,7 @@
 """``imagepipe demo``: the whole pipeline on synthetic photos, with its own worker."""
 
 import os
+import sys
 import time
 
 from imagepipe.redis_server import PrivateRedis, redis_answers
@@ -10,7 +11,6 @@ from imagepipe.worker_process import start_worker, stop_worker
 from models import bind_database, migrate_schema
 
 from . import process
-from .table import images_table
 
 NAME = "demo"
 HELP = "make sample photos, run a worker, process them and print the results"
@@ -54,14 +54,15 @@ def _run_demo(args, settings):
     )
     try:
         started = time.monotonic()
-        ids = process.enqueue(paths, settings)
-        finished = process.wait_for(ids, args.timeout)
-        print(images_table(ids))
-        print(
-            f"{len(ids)} images in {time.monotonic() - started:.1f}s; database {settings.database_url}, "
-            f"files under {settings.media_root}"
+        ids, finished = process.process_and_follow(
+            paths, settings, timeout_s=args.timeout, alive=lambda: worker.poll() is None
         )
+        print(f"{len(ids)} images in {time.monotonic() - started:.1f}s")
     finally:
         code = stop_worker(worker)
         print(f"worker stopped (exit code {code})")
-    return 0 if finished else 1
+    if code not in (0, None) and not finished:
+        print(f"imagepipe: the worker exited early (code {code}); see {log_path}", file=sys.stderr)
+    status = process.outcome(ids, finished, args.timeout)
+    print(f"database {settings.database_url}, files under {settings.media_root}")
+    return status

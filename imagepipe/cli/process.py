@@ -1,11 +1,17 @@
 """``imagepipe process PATH... [--wait]``: register files, enqueue them, optionally follow them."""
 
+import contextlib
+import sys
 import time
 from pathlib import Path
 
-from imagepipe.media import import_source
+import redis
+
+from imagepipe.event_stream import newest_id
+from imagepipe.media import UPLOADS_DIR, VARIANTS_DIR, import_source
 from models import Image, bind_database, register_image
 
+from .follow import ended_images, follow_images
 from .table import images_table
 
 NAME = "process"
@@ -23,15 +29,20 @@ def add_arguments(parser):
     )
 
 
-def expand(paths):
-    """Files as given, and the image files inside folders (recursively, hidden ones skipped)."""
+def expand(paths, media_root):
+    """Files as given, and the image files inside folders (recursively; hidden files and the
+    pipeline's own variants under MEDIA_ROOT skipped)."""
+    variants = (Path(media_root) / VARIANTS_DIR).resolve()
     found = []
     for path in map(Path, paths):
         if path.is_dir():
             found += sorted(
                 p
                 for p in path.rglob("*")
-                if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
+                if p.is_file()
+                and p.suffix.lower() in IMAGE_SUFFIXES
+                and not p.name.startswith(".")
+                and not p.resolve().is_relative_to(variants)
             )
         elif path.is_file():
             found.append(path)
@@ -49,23 +60,57 @@ def enqueue(paths, settings):
 
     ids = []
     for path in paths:
-        image = register_image(import_source(settings.media_root, path), path.name)
-        ingest.send(image.id)
+        source = import_source(settings.media_root, path)
+        image = register_image(source, path.name)
+        try:
+            ingest.send(image.id)
+        except Exception:
+            # Nothing will ever process a row whose message was not sent: take it back.
+            image.delete_instance(recursive=True)
+            if source.startswith(f"{UPLOADS_DIR}/"):
+                (settings.media_root / source).unlink(missing_ok=True)
+            raise
         ids.append(image.id)
     return ids
 
 
+def process_and_follow(paths, settings, *, timeout_s, alive=None, out=sys.stdout):
+    """Queue ``paths`` and follow them through their events; (image ids, all ended in time)."""
+    with contextlib.closing(redis.Redis.from_url(settings.redis_url)) as events:
+        # Taken before enqueueing, so that reading after it misses none of these images' events.
+        since = newest_id(events, settings.events_stream)
+        ids = enqueue(paths, settings)
+        print(f"queued {len(ids)} image(s): {', '.join(map(str, ids))}", file=out, flush=True)
+        finished = follow_images(
+            ids, events, stream=settings.events_stream, since=since, timeout_s=timeout_s, out=out, alive=alive
+        )
+    return ids, finished
+
+
+def outcome(image_ids, finished, timeout_s):
+    """Print the table and say what went wrong; the exit code: 0 only when all completed."""
+    print(images_table(image_ids))
+    if not finished:
+        print(f"imagepipe: not all images ended within {timeout_s:.0f}s (is a worker running?)", file=sys.stderr)
+        return 1
+    failed = Image.select().where(Image.id.in_(image_ids), Image.status == Image.FAILED).count()
+    if failed:
+        print(f"imagepipe: {failed} of {len(image_ids)} image(s) failed", file=sys.stderr)
+        return 1
+    return 0
+
+
 def wait_for(image_ids, timeout_s, report=print):
-    """Poll until every image is completed or failed; True when all ended before the timeout."""
+    """Poll the database until every image is completed or failed; True when all ended in time.
+
+    For tests and benchmarks, which need no display; ``process --wait`` follows the events.
+    """
     deadline = time.monotonic() + timeout_s
     pending = set(image_ids)
     while pending and time.monotonic() < deadline:
-        ended = Image.select(Image.id, Image.status).where(
-            Image.id.in_(list(pending)), Image.status.in_([Image.COMPLETED, Image.FAILED])
-        )
-        for image in ended:
-            pending.discard(image.id)
-            report(f"image {image.id}: {image.status}")
+        for image_id, (status, _) in ended_images(pending).items():
+            pending.discard(image_id)
+            report(f"image {image_id}: {status}")
         if pending:
             time.sleep(POLL_INTERVAL_S)
     return not pending
@@ -73,13 +118,10 @@ def wait_for(image_ids, timeout_s, report=print):
 
 def run(args, settings):
     bind_database(settings.database_url)
-    ids = enqueue(expand(args.paths), settings)
-    print(f"queued {len(ids)} image(s): {', '.join(map(str, ids))}")
+    paths = expand(args.paths, settings.media_root)
     if not args.wait:
+        ids = enqueue(paths, settings)
+        print(f"queued {len(ids)} image(s): {', '.join(map(str, ids))}")
         return 0
-    finished = wait_for(ids, args.timeout)
-    print(images_table(ids))
-    if not finished:
-        print(f"imagepipe: still running after {args.timeout:.0f}s (is a worker running?)")
-        return 1
-    return 0
+    ids, finished = process_and_follow(paths, settings, timeout_s=args.timeout)
+    return outcome(ids, finished, args.timeout)

@@ -53,7 +53,8 @@ def test_process_wait_with_a_dramatiq_actors_subprocess(cli_env, tmp_path, corpu
     finally:
         assert stop_worker(worker) == 0
 
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 1  # not every image completed
+    assert done.stderr.strip() == "imagepipe: 1 of 2 image(s) failed"
     assert "completed" in done.stdout and "failed" in done.stdout
     images = {row["source"].rsplit("/", 1)[-1]: row for row in map(json.loads, listed.stdout.splitlines())}
     assert images["good.jpg"]["status"] == "completed"
@@ -75,6 +76,33 @@ def test_errors_are_one_line_not_a_traceback(cli_env):
     assert result.stderr.strip() == "imagepipe: error: no such file or folder: /no/such/file.jpg"
 
 
+@pytest.mark.parametrize(
+    "setting, message",
+    [
+        ({"DATABASE_URL": "mysql+nosuch://x/y"}, "imagepipe: error: Unrecognized or unsupported scheme"),
+        ({"DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"}, "imagepipe: error: connection to server"),
+    ],
+)
+def test_a_bad_setting_is_one_line_not_a_traceback(cli_env, setting, message):
+    result = imagepipe("status", env={**cli_env, **setting})
+
+    assert result.returncode == 1
+    assert len(result.stderr.strip().splitlines()) == 1 and result.stderr.startswith(message)
+
+
+def test_a_broker_that_is_down_leaves_no_orphan_image(cli_env, tmp_path):
+    """When the message cannot be sent the row is taken back, so nothing waits for ever."""
+    photo = save_jpeg(make_photo(100, 100), tmp_path / "a.jpg")
+    imagepipe("migrate", env=cli_env)
+
+    result = imagepipe("process", str(photo), env={**cli_env, "BROKER_URL": "redis://127.0.0.1:1/0"})
+    listed = imagepipe("status", "--json", env=cli_env)
+
+    assert result.returncode == 1 and result.stderr.startswith("imagepipe: error:")
+    assert listed.stdout == ""
+    assert not any((tmp_path / "media" / "uploads").rglob("*.jpg"))
+
+
 def test_status_of_an_unknown_image(cli_env):
     imagepipe("migrate", env=cli_env)
 
@@ -83,6 +111,7 @@ def test_status_of_an_unknown_image(cli_env):
     assert (result.returncode, result.stderr.strip()) == (1, "imagepipe: error: no image with id 999")
 
 
+@pytest.mark.timeout(300)
 def test_demo_runs_on_embedded_defaults_with_a_private_redis(tmp_path, redis_client):
     """The README's first command: SQLite and a Redis it starts itself when none answers."""
     env = {key: value for key, value in os.environ.items() if key not in ("DATABASE_URL", "MEDIA_ROOT", "BROKER_URL")}
@@ -99,6 +128,8 @@ def test_demo_runs_on_embedded_defaults_with_a_private_redis(tmp_path, redis_cli
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "started a private one" in result.stdout
-    assert result.stdout.count("completed") >= 5
+    table = result.stdout.split("worker stopped")[1].splitlines()
+    rows = [line.split() for line in table if line.strip()[:1].isdigit()]
+    assert [row[2] for row in rows] == ["completed"] * 5
     assert (tmp_path / "imagepipe.db").is_file()
     assert "worker stopped (exit code 0)" in result.stdout

@@ -52,3 +52,34 @@ def test_a_permanent_error_fails_without_a_retry(stub):
 
     assert proxy.failed
     assert broker.delays == []
+
+
+def test_throws_still_fails_at_once_on_the_original_exception():
+    broker = RecordingBroker(middleware=[PipelineRetries(max_retries=3, backoff=2000)])
+    actor = dramatiq.actor(lambda: None, actor_name="thrower", throws=(KeyError,), broker=broker)
+
+    proxy = fail_once(broker, actor.message(), KeyError("missing"))
+
+    assert proxy.failed and broker.delays == []
+
+
+def test_a_raised_retry_keeps_its_own_delay_and_per_actor_backoff_is_honoured():
+    broker = RecordingBroker(middleware=[PipelineRetries(max_retries=3, backoff=2000)])
+    actor = dramatiq.actor(lambda: None, actor_name="slow", min_backoff=500, max_backoff=1500, broker=broker)
+    message = actor.message()
+
+    for _ in range(3):
+        fail_once(broker, message, TransientError("busy"))
+    fail_once(broker, actor.message(), dramatiq.Retry(delay=42))
+
+    assert broker.delays == [500, 1000, 1500, 42]
+
+
+def test_a_permanent_failure_keeps_its_traceback_for_the_dead_letters(stub):
+    broker, actor = stub
+    try:
+        raise CorruptImage("corrupt JPEG data")
+    except CorruptImage as error:
+        proxy = fail_once(broker, actor.message(1), error)
+
+    assert "CorruptImage: corrupt JPEG data" in proxy.options["traceback"]

@@ -1,0 +1,81 @@
+"""Error reporting to Sentry when ``SENTRY_DSN`` is set: the Dramatiq integration, no PII."""
+
+import functools
+import re
+
+import sentry_sdk
+from sentry_sdk.integrations.dramatiq import DramatiqIntegration
+
+#: What replaces a path under MEDIA_ROOT: the image_id tag says which image it was.
+MEDIA_PATH = "[media path]"
+#: What replaces the user name and password of a URL.
+FILTERED = "[Filtered]"
+
+#: ``scheme://user:password@`` up to the last ``@`` before the host, so a password that
+#: contains an unescaped ``@`` is redacted whole.
+_URL_CREDENTIALS = re.compile(r"\b([a-z][a-z0-9+.-]*://)[^\s/?#'\"]*@", re.IGNORECASE)
+#: A home directory and the user name in it; the rest of the path (site-packages, the app's
+#: own modules) stays, because stack frames are useless without it.
+_HOME = re.compile(r"(?<![\w.~-])(?:/home/[^/\s'\"]+|/Users/[^/\s'\"]+|/root)(?=[/\s'\"]|$)")
+
+
+def init_sentry(settings, **options):
+    """Start sentry-sdk when ``settings.sentry_dsn`` is set; True when it did.
+
+    Call it before the broker is created: DramatiqIntegration patches ``Broker.__init__`` to
+    put its middleware first in every broker made afterwards. It reports every failed
+    attempt (not only the final one) except ``Retry``; ``options`` go to ``sentry_sdk.init``
+    (tests pass a ``transport``).
+
+    No PII is the SDK's default, and left as such on purpose: sentry-sdk 2.75 deprecates
+    ``send_default_pii`` (a DeprecationWarning when given), and passing ``data_collection``
+    instead would switch off its EventScrubber (passwords, tokens, cookies by key name).
+    """
+    if not settings.sentry_dsn:
+        return False
+    scrub_event = functools.partial(scrub, media_root=settings.media_root)
+    sentry_sdk.init(
+        dsn=settings.sentry_dsn,
+        integrations=[DramatiqIntegration()],
+        before_send=scrub_event,
+        before_send_transaction=scrub_event,
+        **options,
+    )
+    return True
+
+
+def scrub(event, hint, *, media_root):
+    """The event with private data taken out of every string in it (messages, exception values,
+    stack frames and their local variables, breadcrumbs, contexts):
+
+    * a path under ``media_root`` is replaced whole: below it are users' uploads, whose file
+      names are theirs;
+    * a home directory becomes ``~`` (the user name goes, the rest of the path stays);
+    * credentials in URLs (``redis://:pass@``, ``postgres://user:pass@``, ``amqp://...@``)
+      become ``[Filtered]``.
+    """
+    return _walk(event, functools.partial(_scrub_text, media=_media_paths(str(media_root).rstrip("/"))))
+
+
+@functools.cache
+def _media_paths(root):
+    """Paths under ``root``: quoted ones up to the closing quote (file names may hold spaces),
+    bare ones up to the next space or quote."""
+    root = re.escape(root)
+    return re.compile(rf"(['\"]){root}(?:/[^'\"\n]*)?(?=\1)|{root}(?=[/\s'\"]|$)[^\s'\"]*")
+
+
+def _scrub_text(text, *, media):
+    text = media.sub(lambda match: f"{match[1] or ''}{MEDIA_PATH}", text)
+    text = _HOME.sub("~", text)
+    return _URL_CREDENTIALS.sub(rf"\1{FILTERED}@", text)
+
+
+def _walk(value, scrub_text):
+    if isinstance(value, str):
+        return scrub_text(value)
+    if isinstance(value, dict):
+        return {key: _walk(item, scrub_text) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_walk(item, scrub_text) for item in value)
+    return value

@@ -1,0 +1,151 @@
+"""A Redis-backed rate limiter that delays messages instead of failing them."""
+
+import functools
+import random
+import re
+import time
+import uuid
+from pathlib import Path
+
+import dramatiq
+import redis
+from dramatiq.logging import get_logger
+from dramatiq.middleware import MiddlewareError, SkipMessage
+
+from imagepipe.errors import ImagePipeError
+
+SCRIPT = (Path(__file__).parent / "rate_limit.lua").read_text()
+PERIODS_MS = {"s": 1_000, "m": 60_000, "h": 3_600_000}
+KEY_PREFIX = "imagepipe:rate:"
+#: The option a deferred message carries: its reserved start, in ms on the wall clock.
+SLOT_OPTION = "rate_limit_slot"
+#: Redis timeouts (seconds) for the limiter's one call per message.
+REDIS_TIMEOUT_S = 1.0
+DEFAULT_MAX_WAIT_MS = 500
+DEFAULT_GUARD_MS = 50
+DEFAULT_JITTER_MS = 50
+#: Consecutive slots are at least period / (limit * BURST_SPREAD) apart: a full window's burst
+#: is spread over half the period instead of starting all at one instant.
+BURST_SPREAD = 2
+
+
+class InvalidRateLimit(ImagePipeError, MiddlewareError, ValueError):
+    """A rate limit that is not of the form COUNT/PERIOD, e.g. 10/m, 20/s, 100/30s."""
+
+
+@functools.lru_cache(maxsize=256)
+def parse_rate(text):
+    """``"10/m"`` -> (10, 60000); also ``"20/s"``, ``"500/h"``, ``"100/30s"``; ``"off"`` -> None."""
+    if text is None or str(text).strip().lower() in ("", "off", "none"):
+        return None
+    match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d*)\s*([smh])\s*", str(text).lower())
+    if not match or int(match[1]) == 0:
+        raise InvalidRateLimit(f"invalid rate limit {text!r}: use COUNT/PERIOD such as 10/m, 20/s or 100/30s")
+    return int(match[1]), int(match[2] or 1) * PERIODS_MS[match[3]]
+
+
+def now_ms():
+    return time.time() * 1000
+
+
+class RateLimits(dramatiq.Middleware):
+    """Holds actors to ``rate_limit`` (e.g. ``"10/m"``) across every process and host on one Redis.
+
+    Each message reserves a start slot in one atomic Redis call. A message whose slot is more
+    than ``max_wait_ms`` away is neither failed nor retried: it is enqueued again (same message
+    id, its slot in the options, plus up to ``jitter_ms``) to come back shortly before the slot,
+    and skipped here. Within ``max_wait_ms`` of its slot a message waits in its thread, so it
+    starts on time even though Dramatiq's delay queue is only polled every worker timeout.
+    Slots are spaced by the period plus ``guard_ms``, which absorbs scheduling noise and clock
+    skew between hosts; a message that would start more than that late reserves a new slot.
+    Consecutive slots are also a little apart, so a burst spreads over half the period rather
+    than waking every waiting thread at the same instant.
+
+    Actors sharing a budget name the same ``rate_limit_key`` (default: the actor's name).
+    ``overrides`` (actor name -> limit or ``"off"``, from settings) beat the actor's own.
+
+    When Redis cannot be reached the message runs (fail open) and a warning is logged: blocking
+    every job on the limiter's health would turn a Redis blip into an outage.
+
+    Parameters:
+      redis_url(str): the Redis that holds the limits.
+      overrides(dict): per-actor limits from settings; default none.
+      max_wait_ms(int): the longest a message waits in its thread for its slot; default 500.
+      guard_ms(int): added to each period between slots, and the most a start may be late; default 50.
+      jitter_ms(int): the largest random delay added when deferring; default 50.
+      on_throttle(callable): called with (message, delay_ms) for each deferral; default none.
+    """
+
+    actor_options = {"rate_limit", "rate_limit_key"}
+
+    def __init__(
+        self,
+        *,
+        redis_url,
+        overrides=None,
+        max_wait_ms=DEFAULT_MAX_WAIT_MS,
+        guard_ms=DEFAULT_GUARD_MS,
+        jitter_ms=DEFAULT_JITTER_MS,
+        on_throttle=None,
+    ):
+        self.logger = get_logger(__name__, type(self))
+        self.redis_url = redis_url
+        self.overrides = {name: parse_rate(rate) for name, rate in (overrides or {}).items()}
+        self.max_wait_ms = max_wait_ms
+        self.guard_ms = guard_ms
+        self.jitter_ms = min(jitter_ms, max_wait_ms // 2)
+        self.on_throttle = on_throttle
+        self._script = None
+
+    def before_declare_actor(self, broker, actor):
+        parse_rate(actor.options.get("rate_limit"))  # a typo fails at import, not at 3 a.m.
+
+    def limit_for(self, actor):
+        """(count, period_ms) for ``actor``, or None when it is not limited."""
+        if actor.actor_name in self.overrides:
+            return self.overrides[actor.actor_name]
+        return parse_rate(actor.options.get("rate_limit"))
+
+    def before_process_message(self, broker, message):
+        actor = broker.get_actor(message.actor_name)
+        limit = self.limit_for(actor)
+        if limit is None:
+            return
+        key = KEY_PREFIX + actor.options.get("rate_limit_key", actor.actor_name)
+        slot = message.options.get(SLOT_OPTION)
+        while True:
+            if slot is None or now_ms() - slot > self.guard_ms:
+                # No slot yet, or too late for it (a slow delivery, a thread that woke late):
+                # starting now could crowd a window, so take the next free slot instead.
+                try:
+                    slot = self._reserve(key, limit, f"{message.message_id}:{uuid.uuid4().hex[:8]}")
+                except redis.RedisError as error:
+                    self.logger.warning("Rate limiter unavailable, letting %s run: %s", message.message_id, error)
+                    return
+            remaining = slot - now_ms()
+            if remaining > self.max_wait_ms:
+                self._defer(broker, message, slot, remaining)
+                raise SkipMessage()
+            if remaining <= 0:
+                return
+            time.sleep(remaining / 1000)
+
+    def _defer(self, broker, message, slot, remaining):
+        """Enqueue the message again to arrive inside its waiting window before ``slot``."""
+        delay_ms = int(remaining - self.max_wait_ms + self.jitter_ms + random.randint(0, self.jitter_ms))
+        options = {key: value for key, value in message.options.items() if key != "eta"}
+        broker.enqueue(message._message.copy(options={**options, SLOT_OPTION: slot}), delay=delay_ms)
+        self.logger.debug("Throttled %s of %s for %d ms.", message.message_id, message.actor_name, remaining)
+        if self.on_throttle:
+            self.on_throttle(message, int(remaining))
+
+    def _reserve(self, key, limit, member):
+        if self._script is None:
+            client = redis.Redis.from_url(
+                self.redis_url, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S
+            )
+            self._script = client.register_script(SCRIPT)
+        count, period_ms = limit
+        window_ms = period_ms + self.guard_ms
+        gap_ms = window_ms // (count * BURST_SPREAD)
+        return int(self._script(keys=[key], args=[count, window_ms, member, gap_ms]))

@@ -1,0 +1,83 @@
+"""Bounded shutdown: running jobs get a grace period, then go back to the queue."""
+
+import threading
+import time
+
+import dramatiq
+from dramatiq.logging import get_logger
+from dramatiq.threading import Interrupt, raise_thread_exception
+
+from imagepipe.settings import DEFAULT_SHUTDOWN_TIMEOUT_S
+
+#: How often the shutdown watcher looks at the running jobs (seconds).
+POLL_INTERVAL_S = 0.05
+
+
+class JobInterrupted(Interrupt):
+    """Raised into a job's thread when its shutdown grace period ran out; it is requeued."""
+
+
+class ShutdownTimeouts(dramatiq.Middleware):
+    """On SIGTERM/SIGINT, lets running messages finish for at most their ``shutdown_timeout``
+    (seconds; actor option, else ``default_timeout_s``), then interrupts them and enqueues them
+    again: not failed, not dead-lettered, not counted as a retry, so the next worker runs them.
+
+    Dramatiq's own worker stop waits up to ``--worker-shutdown-timeout`` and then abandons a
+    running message to the broker's slow heartbeat recovery. Interrupting first, and keeping
+    that CLI timeout a little longer than the longest grace period (the Procfile does), makes
+    the process exit in time with nothing lost. Like every asynchronous interrupt it takes
+    effect when the thread is next in Python: a long C call (a decoder) finishes first.
+
+    Parameters:
+      default_timeout_s(float): grace period for actors that set none; default 25 (under the
+        30 s a Heroku-style platform allows between SIGTERM and SIGKILL).
+      on_interrupt(callable): called with the message after it was requeued; default none.
+    """
+
+    actor_options = {"shutdown_timeout"}
+
+    def __init__(self, *, default_timeout_s=DEFAULT_SHUTDOWN_TIMEOUT_S, on_interrupt=None):
+        self.logger = get_logger(__name__, type(self))
+        self.default_timeout_s = default_timeout_s
+        self.on_interrupt = on_interrupt
+        self._running = {}  # thread id -> (message id, grace period in seconds)
+        self._lock = threading.Lock()
+
+    def before_process_message(self, broker, message):
+        actor = broker.get_actor(message.actor_name)
+        timeout = message.options.get("shutdown_timeout", actor.options.get("shutdown_timeout"))
+        with self._lock:
+            self._running[threading.get_ident()] = (message.message_id, timeout or self.default_timeout_s)
+
+    def after_process_message(self, broker, message, *, result=None, exception=None):
+        with self._lock:
+            self._running.pop(threading.get_ident(), None)
+        if isinstance(exception, JobInterrupted):
+            options = {k: v for k, v in message.options.items() if k not in ("eta", "traceback")}
+            broker.enqueue(message._message.copy(options=options))
+            self.logger.warning("Requeued message %s after its shutdown timeout.", message.message_id)
+            if self.on_interrupt:
+                self.on_interrupt(message)
+
+    def after_skip_message(self, broker, message):
+        with self._lock:
+            self._running.pop(threading.get_ident(), None)
+
+    def before_worker_shutdown(self, broker, worker):
+        threading.Thread(target=self._interrupt_when_due, args=(time.monotonic(),), daemon=True).start()
+
+    def _interrupt_when_due(self, shutdown_started):
+        interrupted = set()
+        while True:
+            with self._lock:
+                running = dict(self._running)
+            pending = {tid: job for tid, job in running.items() if (tid, job[0]) not in interrupted}
+            if not pending:
+                return
+            elapsed = time.monotonic() - shutdown_started
+            for thread_id, (message_id, timeout) in pending.items():
+                if elapsed >= timeout:
+                    self.logger.warning("Interrupting message %s: shutdown timeout of %ss.", message_id, timeout)
+                    raise_thread_exception(thread_id, JobInterrupted)
+                    interrupted.add((thread_id, message_id))
+            time.sleep(POLL_INTERVAL_S)

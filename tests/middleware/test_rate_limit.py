@@ -1,0 +1,129 @@
+"""RateLimits: one Redis round trip per decision, across processes, delaying instead of failing."""
+
+import os
+import subprocess
+import time
+
+import dramatiq
+import pytest
+import redis
+from dramatiq.brokers.redis import RedisBroker
+
+from imagepipe.worker_process import start_worker, stop_worker
+from middleware import RateLimits
+from middleware.rate_limit import InvalidRateLimit, parse_rate
+from tests.worker_app import STARTS_KEY, rate_probe
+
+
+@pytest.mark.parametrize(
+    "text, parsed",
+    [
+        ("10/m", (10, 60_000)),
+        ("20/s", (20, 1_000)),
+        ("500/h", (500, 3_600_000)),
+        ("100/30s", (100, 30_000)),
+        ("off", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_parse_rate(text, parsed):
+    assert parse_rate(text) == parsed
+
+
+@pytest.mark.parametrize("text", ["10", "ten/m", "10/d", "0/s", "10/m/s"])
+def test_a_malformed_rate_is_refused_with_its_form(text):
+    with pytest.raises(InvalidRateLimit, match="COUNT/PERIOD"):
+        parse_rate(text)
+
+
+def test_a_typo_in_an_actor_option_fails_at_declaration(redis_url):
+    broker = RedisBroker(url=redis_url, middleware=[RateLimits(redis_url=redis_url)])
+
+    with pytest.raises(InvalidRateLimit):
+        dramatiq.actor(lambda: None, actor_name="typo", rate_limit="10 per minute", broker=broker)
+
+
+def limited_broker(redis_url, limiter_url, starts, rate="3/s"):
+    broker = RedisBroker(url=redis_url, middleware=[RateLimits(redis_url=limiter_url, jitter_ms=10)])
+    broker.flush_all()
+
+    @dramatiq.actor(broker=broker, rate_limit=rate)
+    def probe(n):
+        starts.append((n, time.monotonic()))
+
+    return broker, probe
+
+
+def test_over_the_limit_messages_are_delayed_not_failed(redis_client, redis_url):
+    """6 messages at 3/s: 3 start at once, 3 about a second later, none fails or retries."""
+    starts = []
+    broker, probe = limited_broker(redis_url, redis_url, starts)
+    worker = dramatiq.Worker(broker, worker_timeout=50, worker_threads=4)
+    worker.start()
+    try:
+        messages = [probe.send(n) for n in range(6)]
+        deadline = time.monotonic() + 10
+        while len(starts) < 6 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        worker.stop()
+
+    times = sorted(t for _, t in starts)
+    assert sorted(n for n, _ in starts) == list(range(6))
+    assert times[2] - times[0] < 0.5
+    assert times[3] - times[0] >= 0.95
+    assert redis_client.llen(f"dramatiq:{probe.queue_name}.XQ") == 0  # nothing dead-lettered
+    assert len({m.message_id for m in messages}) == 6
+
+
+def test_an_unreachable_limiter_lets_messages_through(redis_client, redis_url, caplog):
+    """Fail open: with the limiter's Redis down every message still runs, and a warning says so."""
+    starts = []
+    broker, probe = limited_broker(redis_url, "redis://127.0.0.1:1/0", starts, rate="1/m")
+    worker = dramatiq.Worker(broker, worker_timeout=50, worker_threads=2)
+    worker.start()
+    try:
+        for n in range(3):
+            probe.send(n)
+        broker.join(probe.queue_name, timeout=10_000)
+        worker.join()
+    finally:
+        worker.stop()
+
+    assert len(starts) == 3
+    assert "Rate limiter unavailable" in caplog.text
+
+
+@pytest.mark.timeout(90)
+def test_20_per_second_holds_across_2_processes_x_8_threads(redis_client, redis_url, tmp_path):
+    """300 messages at 20/s under `dramatiq --processes 2 --threads 8`: never more than 20
+    starts in any 1 s window, and done within 1.15x of the ideal 15 s."""
+    env = {"REDIS_URL": redis_url, "BROKER_URL": redis_url, "DATABASE_URL": f"sqlite:///{tmp_path / 'db'}"}
+    worker = start_worker(
+        env,
+        processes=2,
+        threads=8,
+        module="tests.worker_app",
+        cwd=os.getcwd(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        time.sleep(2)  # both processes booted and polling
+        started = time.time()
+        for n in range(300):
+            rate_probe.send(n)
+        deadline = started + 40
+        while redis_client.llen(STARTS_KEY) < 300 and time.time() < deadline:
+            time.sleep(0.1)
+        finished = time.time()
+    finally:
+        stop_worker(worker)
+
+    starts = sorted(float(t) for t in redis.Redis.from_url(redis_url).lrange(STARTS_KEY, 0, -1))
+    assert len(starts) == 300
+    busiest = max(sum(1 for t in starts[i:] if t < start + 1.0) for i, start in enumerate(starts))
+    print(f"busiest 1 s window: {busiest} starts; all started {starts[-1] - started:.2f}s after the first send")
+    assert busiest <= 20
+    assert finished - started <= 1.15 * 15, f"took {finished - started:.1f}s"

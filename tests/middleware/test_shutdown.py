@@ -1,0 +1,76 @@
+"""ShutdownTimeouts under the real `dramatiq` runner: SIGTERM never loses a job or overruns."""
+
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from imagepipe.samples import make_photo, save_jpeg
+from imagepipe.worker_process import start_worker, stop_worker
+from models import Image, Step
+from tests.helpers import finish, submit
+from tests.worker_app import SLOW_STARTS_KEY
+
+
+def wait_until(condition, timeout_s, what):
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+@pytest.mark.timeout(120)
+def test_sigterm_interrupts_a_60s_job_after_3s_and_the_next_worker_completes_it(
+    redis_client, redis_url, database_url, media_root, tmp_path
+):
+    marker = tmp_path / "slow"
+    marker.touch()
+    env = {
+        "REDIS_URL": redis_url,
+        "BROKER_URL": redis_url,
+        "DATABASE_URL": database_url,
+        "MEDIA_ROOT": str(media_root),
+        "IMAGEPIPE_SHUTDOWN_TIMEOUT_S": "3",
+        "IMAGEPIPE_TEST_SLOW_MARKER": str(marker),
+    }
+    worker_options = {
+        "module": "tests.worker_app",
+        "processes": 2,
+        "threads": 2,
+        "cwd": os.getcwd(),
+        "extra_args": ["--worker-shutdown-timeout", "6000"],
+        "stdout": subprocess.DEVNULL,
+        "stderr": subprocess.DEVNULL,
+    }
+    first = start_worker(env, **worker_options)
+    image_id = submit(media_root, save_jpeg(make_photo(900, 600, seed=1), tmp_path / "slow.jpg"))
+    try:
+        wait_until(lambda: redis_client.llen(SLOW_STARTS_KEY) == 1, 30, "the slow step to start")
+
+        # when: the platform stops the worker while the 60 s job runs
+        signalled = time.monotonic()
+        first.send_signal(signal.SIGTERM)
+        first.wait(timeout=15)
+        exited_after = time.monotonic() - signalled
+    finally:
+        stop_worker(first)
+
+    # then: the whole process tree is gone within 8 s, and the job is back on the queue
+    print(f"worker exited {exited_after:.2f}s after SIGTERM")
+    assert exited_after < 8, f"took {exited_after:.1f}s"
+    assert first.returncode == 0
+    assert Image.get_by_id(image_id).status == "processing"
+
+    marker.unlink()
+    second = start_worker(env, **worker_options)
+    try:
+        image = finish([image_id], timeout_s=60)[image_id]
+    finally:
+        stop_worker(second)
+
+    assert image.status == "completed", image.error
+    metadata = Step.get(Step.image == image_id, Step.name == "metadata")
+    assert (metadata.status, metadata.attempts) == ("done", 2)  # interrupted once, then done
+    assert redis_client.llen("dramatiq:images.XQ") == 0  # nothing was failed or dead-lettered

@@ -1,0 +1,56 @@
+"""StepTracking: the database keeps up with the messages, even when a hook cannot write."""
+
+import time
+
+import peewee
+
+import middleware.steps
+from imagepipe.samples import make_photo, save_jpeg
+from models import DeadLetter, Image, Step, register_image, start_step
+from tests.helpers import finish, submit
+
+
+def test_steps_of_a_failed_image_are_not_started(database_url):
+    """Once one step failed for good, the others are skipped instead of run for nothing."""
+    image = register_image("a.jpg")
+    Image.update(status=Image.FAILED).where(Image.id == image.id).execute()
+
+    assert start_step(image.id, "embed") is False
+    assert Step.get(Step.image == image.id, Step.name == "embed").attempts == 0
+
+
+def test_a_message_that_expires_before_it_runs_fails_its_image_and_is_kept(worker, media_root, tmp_path):
+    """AgeLimit skips an expired message: its image fails with the reason and a dead letter."""
+    from actors import ingest
+
+    source = save_jpeg(make_photo(300, 200), tmp_path / "late.jpg")
+    image_id = submit(media_root, source)  # sent normally: ingest runs
+    late = register_image(Image.get_by_id(image_id).source, "late.jpg")
+    ingest.send_with_options(args=(late.id,), max_age=1)
+    time.sleep(0.01)
+
+    image = finish([late.id])[late.id]
+
+    assert (image.status, image.error) == ("failed", middleware.steps.SKIPPED_REASON)
+    assert DeadLetter.get(DeadLetter.image_id == late.id).error_type == "MessageExpired"
+
+
+def test_a_finished_step_that_cannot_be_recorded_runs_again(worker, media_root, tmp_path, monkeypatch):
+    """The database refusing the 'done' write must not leave the image processing for ever."""
+    real_finish, calls = middleware.steps.finish_step, []
+
+    def refuse_once(image_id, name):
+        calls.append(name)
+        if name == "embed" and calls.count("embed") == 1:
+            raise peewee.OperationalError("database is locked")
+        return real_finish(image_id, name)
+
+    monkeypatch.setattr(middleware.steps, "finish_step", refuse_once)
+    monkeypatch.setattr(middleware.steps, "RECORD_RETRY_DELAY_MS", 100)
+
+    image_id = submit(media_root, save_jpeg(make_photo(400, 300), tmp_path / "a.jpg"))
+    image = finish([image_id])[image_id]
+
+    assert image.status == "completed"
+    assert calls.count("embed") == 2
+    assert Step.get(Step.image == image_id, Step.name == "embed").attempts == 2

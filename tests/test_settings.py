@@ -1,0 +1,45 @@
+"""Settings from the environment: defaults, parsing, and errors that name the variable."""
+
+from pathlib import Path
+
+import pytest
+
+from imagepipe.settings import Settings
+
+
+def test_defaults_are_the_embedded_ones():
+    settings = Settings.from_env({})
+
+    assert settings.broker_url == settings.redis_url == "redis://127.0.0.1:6379/0"
+    assert settings.database_url == "sqlite:///imagepipe.db"
+    assert settings.media_root == Path("media").resolve()
+    assert (settings.variant_widths, settings.variant_formats) == ((640, 1024, 1920), ("webp", "avif"))
+    assert (settings.shutdown_timeout_s, settings.rate_limits) == (25, {})
+
+
+def test_the_broker_follows_redis_unless_told_otherwise():
+    assert Settings.from_env({"REDIS_URL": "redis://r:1/2"}).broker_url == "redis://r:1/2"
+    assert Settings.from_env({"REDIS_URL": "redis://r", "BROKER_URL": "amqp://q"}).broker_url == "amqp://q"
+
+
+def test_lists_and_mappings_are_parsed():
+    settings = Settings.from_env({"IMAGEPIPE_WIDTHS": "1024, 640", "IMAGEPIPE_RATE_LIMITS": "embed=10/m, ingest=off"})
+
+    assert settings.variant_widths == (640, 1024)
+    assert settings.rate_limits == {"embed": "10/m", "ingest": "off"}
+
+
+@pytest.mark.parametrize(
+    "name, value, message",
+    [
+        ("IMAGEPIPE_WIDTHS", "a", "IMAGEPIPE_WIDTHS must be a comma-separated list"),
+        ("IMAGEPIPE_WIDTHS", "0,640", "IMAGEPIPE_WIDTHS must list positive pixel widths"),
+        ("IMAGEPIPE_FORMATS", "webp,jpeg", "IMAGEPIPE_FORMATS may name webp and avif, not jpeg"),
+        ("IMAGEPIPE_MAX_PIXELS", "lots", "IMAGEPIPE_MAX_PIXELS must be a whole number"),
+        ("IMAGEPIPE_SHUTDOWN_TIMEOUT_S", "soon", "IMAGEPIPE_SHUTDOWN_TIMEOUT_S must be a number"),
+        ("IMAGEPIPE_RATE_LIMITS", "embed", "IMAGEPIPE_RATE_LIMITS must look like actor=value"),
+    ],
+)
+def test_a_bad_value_names_its_variable(name, value, message):
+    with pytest.raises(ValueError, match=message):
+        Settings.from_env({name: value})

@@ -1,0 +1,48 @@
+"""The pipeline's actors plus probes that tests run under a real `dramatiq tests.worker_app`.
+
+The probes record what happened in Redis (the test and the workers share it), so a test can
+assert on start times, interruptions and deliveries across processes.
+"""
+
+import functools
+import os
+import time
+
+import dramatiq
+import redis
+
+import actors  # noqa: F401  (the real broker, middleware and pipeline actors)
+
+STARTS_KEY = "tests:starts"
+RATE_LIMIT_QUEUE = "tests"
+
+
+@functools.cache
+def _redis():
+    return redis.Redis.from_url(os.environ["REDIS_URL"])
+
+
+@dramatiq.actor(queue_name=RATE_LIMIT_QUEUE, rate_limit="20/s", max_retries=0)
+def rate_probe(n):
+    """Record when this message started (wall clock, shared by every process on the host)."""
+    _redis().rpush(STARTS_KEY, f"{time.time():.6f}")
+
+
+SLOW_STARTS_KEY = "tests:slow-starts"
+#: While this file exists, the metadata step of the pipeline takes 60 s (in Python, so it can
+#: be interrupted); tests/middleware/test_shutdown.py creates and removes it.
+SLOW_MARKER = os.environ.get("IMAGEPIPE_TEST_SLOW_MARKER")
+
+if SLOW_MARKER:
+    from imagepipe import imaging
+
+    _describe = imaging.describe
+
+    def _slow_describe(path, **limits):
+        if os.path.exists(SLOW_MARKER):
+            _redis().rpush(SLOW_STARTS_KEY, os.getpid())
+            for _ in range(600):
+                time.sleep(0.1)
+        return _describe(path, **limits)
+
+    imaging.describe = _slow_describe
