@@ -58,6 +58,7 @@ class WorkerHealth(dramatiq.Middleware):
             self.client.delete(WORKER_KEY_PREFIX + self.name)
         except redis.RedisError:
             pass
+        self.client.close()
 
     def before_process_message(self, broker, message):
         with self._counters:

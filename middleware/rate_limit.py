@@ -97,6 +97,11 @@ class RateLimits(dramatiq.Middleware):
         self.on_throttle = on_throttle
         self._script = None
 
+    def after_worker_shutdown(self, broker, worker):
+        if self._script is not None:
+            self._script.registered_client.close()
+            self._script = None
+
     def before_declare_actor(self, broker, actor):
         parse_rate(actor.options.get("rate_limit"))  # a typo fails at import, not at 3 a.m.
 

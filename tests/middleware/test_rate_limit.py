@@ -6,9 +6,9 @@ import time
 
 import dramatiq
 import pytest
-import redis
 from dramatiq.brokers.redis import RedisBroker
 
+from imagepipe.event_stream import decode
 from imagepipe.worker_process import start_worker, stop_worker
 from middleware import RateLimits
 from middleware.rate_limit import InvalidRateLimit, parse_rate
@@ -121,8 +121,11 @@ def test_20_per_second_holds_across_2_processes_x_8_threads(redis_client, redis_
     finally:
         stop_worker(worker)
 
-    starts = sorted(float(t) for t in redis.Redis.from_url(redis_url).lrange(STARTS_KEY, 0, -1))
+    starts = sorted(float(t) for t in redis_client.lrange(STARTS_KEY, 0, -1))
+    events = [decode(fields)["type"] for _, fields in redis_client.xrange("imagepipe:events")]
     assert len(starts) == 300
+    assert events.count("job-throttled") >= 200  # delayed, each with an event...
+    assert "job-failed" not in events and "job-retrying" not in events  # ...never failed or retried
     busiest = max(sum(1 for t in starts[i:] if t < start + 1.0) for i, start in enumerate(starts))
     print(f"busiest 1 s window: {busiest} starts; all started {starts[-1] - started:.2f}s after the first send")
     assert busiest <= 20
