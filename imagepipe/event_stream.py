@@ -23,9 +23,13 @@ DEFAULT_BLOCK_MS = 1_000
 BATCH_SIZE = 100
 
 
+#: One encoder for every event: json.dumps with non-default options builds a new one a call.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), default=str)
+
+
 def encode(event):
     """The stored form of an event: compact JSON (``decode`` gives the same dict back)."""
-    return json.dumps(event, separators=(",", ":"), default=str)
+    return _ENCODER.encode(event)
 
 
 def decode(fields):

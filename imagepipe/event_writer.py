@@ -6,6 +6,7 @@ import logging
 import os
 import threading
 import time
+import weakref
 from pathlib import Path
 
 import redis
@@ -53,7 +54,14 @@ class StreamWriter:
         self.timeout_ms = timeout_ms
         self.max_pending = max_pending
         self._start_lock = threading.Lock()
-        self._pid = None
+        self._started = False
+        # A forked child (a Dramatiq worker process) has no writer thread: start its own.
+        this = weakref.ref(self)
+        os.register_at_fork(after_in_child=lambda: this() is not None and this()._forget_thread())
+
+    def _forget_thread(self):
+        self._start_lock = threading.Lock()
+        self._started = False
 
     def write(self, payload):
         """Queue one encoded event; never blocks on Redis, never raises.
@@ -61,7 +69,8 @@ class StreamWriter:
         Called for every event of every job, from every worker thread: it only appends to a
         deque (atomic in CPython) and wakes the writer when that is idle, with no lock taken.
         """
-        self._start_in_this_process()
+        if not self._started:
+            self._start()
         if len(self._pending) >= self.max_pending:
             with self._lock:
                 self._lose(1, f"more than {self.max_pending} events waiting")
@@ -72,7 +81,7 @@ class StreamWriter:
 
     def flush(self, timeout_s=DEFAULT_FLUSH_TIMEOUT_S):
         """Wait until every event written so far was sent or dropped; False after ``timeout_s``."""
-        if self._pid != os.getpid():
+        if not self._started:
             return True  # nothing written in this process
         deadline = time.monotonic() + timeout_s
         while self._pending or self._sending:
@@ -82,12 +91,9 @@ class StreamWriter:
             time.sleep(FLUSH_POLL_S)
         return True
 
-    def _start_in_this_process(self):
-        pid = os.getpid()
-        if self._pid == pid:
-            return
+    def _start(self):
         with self._start_lock:
-            if self._pid == pid:
+            if self._started:
                 return
             self._pending = collections.deque()
             self._wake = threading.Event()
@@ -98,7 +104,7 @@ class StreamWriter:
             self._failing = False
             threading.Thread(target=self._run, name="imagepipe-events", daemon=True).start()
             atexit.register(self.flush)
-            self._pid = pid
+            self._started = True
 
     def _run(self):
         timeout_s = self.timeout_ms / 1000
