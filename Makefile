@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 $(BIN)/imagepipe: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test,heif,prometheus]'
+	$(BIN)/pip install --quiet -e '.[test,heif,prometheus,web]'
 	touch $@
 
 install: $(BIN)/imagepipe

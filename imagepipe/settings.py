@@ -29,6 +29,8 @@ DEFAULT_PROGRESS_INTERVAL_MS = 500
 DEFAULT_SHUTDOWN_TIMEOUT_S = 25
 DEFAULT_HEARTBEAT_INTERVAL_S = 30
 DEFAULT_PORT = 8000
+#: Largest upload the web app accepts, in bytes (0 = the same as IMAGEPIPE_MAX_FILE_BYTES).
+DEFAULT_MAX_UPLOAD_BYTES = 0
 
 
 def _int(environ, name, default):
@@ -99,6 +101,9 @@ class Settings:
     shutdown_timeout_s: float = DEFAULT_SHUTDOWN_TIMEOUT_S
     heartbeat_interval_s: float = DEFAULT_HEARTBEAT_INTERVAL_S
     prometheus: bool = False
+    #: The web app's bearer token; empty means no authentication (README, "Web app").
+    api_token: str = ""
+    max_upload_bytes: int = DEFAULT_MAX_FILE_BYTES
 
     @classmethod
     def from_env(cls, environ=None):
@@ -141,6 +146,9 @@ class Settings:
             shutdown_timeout_s=_float(environ, "IMAGEPIPE_SHUTDOWN_TIMEOUT_S", DEFAULT_SHUTDOWN_TIMEOUT_S),
             heartbeat_interval_s=_float(environ, "IMAGEPIPE_HEARTBEAT_INTERVAL_S", DEFAULT_HEARTBEAT_INTERVAL_S),
             prometheus=environ.get("IMAGEPIPE_PROMETHEUS", "").lower() in ("1", "true", "yes", "on"),
+            api_token=environ.get("IMAGEPIPE_API_TOKEN", ""),
+            max_upload_bytes=_int(environ, "IMAGEPIPE_MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD_BYTES)
+            or _int(environ, "IMAGEPIPE_MAX_FILE_BYTES", DEFAULT_MAX_FILE_BYTES),
         )
 
 

@@ -1,0 +1,122 @@
+"""A real uvicorn server on a free port, serving the web app against the test Redis and database."""
+
+import contextlib
+import dataclasses
+import json
+import queue
+import socket
+import threading
+import time
+
+import httpx
+import pytest
+import uvicorn
+
+from imagepipe.redis_server import free_port
+from web.app import create_app
+
+START_TIMEOUT_S = 10
+SSE_TIMEOUT_S = 30
+
+
+@pytest.fixture
+def serve(settings, database_url, redis_client):
+    """``serve(**settings_overrides)`` -> an httpx.Client on a fresh server; stopped after the test."""
+    running = []
+
+    def start(**overrides):
+        app_settings = dataclasses.replace(settings, database_url=database_url, **overrides)
+        # The database is bound by the database_url fixture and shared with the in-process worker.
+        app = create_app(app_settings, bind=False)
+        config = uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=free_port(),
+            loop="asyncio",
+            http="h11",
+            ws="none",
+            log_level="warning",
+            timeout_graceful_shutdown=1,  # open SSE responses never end by themselves
+        )
+        server = uvicorn.Server(config)
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not server.started:
+            assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+            time.sleep(0.02)
+        client = httpx.Client(base_url=f"http://127.0.0.1:{config.port}", timeout=30)
+        running.append((server, thread, client))
+        return client
+
+    yield start
+    for server, thread, client in running:
+        client.close()
+        server.should_exit = True
+        thread.join(timeout=START_TIMEOUT_S)
+
+
+@pytest.fixture
+def api(serve, worker):
+    """A client of a server whose uploads a real in-process worker processes."""
+    return serve()
+
+
+class SseClient:
+    """An open SSE response read by a thread: ``next_event()`` returns (id, type, data) dicts."""
+
+    def __init__(self, client, url, headers=None):
+        # A client of its own, so that close() drops this connection like a closed tab.
+        self.client = httpx.Client(base_url=client.base_url, headers=client.headers)
+        self.events = queue.Queue()
+        self.comments = queue.Queue()
+        self.status = queue.Queue()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._read, args=(self.client, url, headers or {}), daemon=True)
+        self._thread.start()
+        status, content_type = self.status.get(timeout=SSE_TIMEOUT_S)
+        assert status == 200 and content_type.startswith("text/event-stream"), (status, content_type)
+        self.comments.get(timeout=SSE_TIMEOUT_S)  # ": connected": the server is reading
+
+    def _read(self, client, url, headers):
+        try:
+            self._read_lines(client, url, headers)
+        except (httpx.HTTPError, RuntimeError):
+            pass  # closed by close(), or the server stopped
+
+    def _read_lines(self, client, url, headers):
+        with client.stream("GET", url, headers=headers, timeout=httpx.Timeout(30, read=None)) as response:
+            self.socket = response.extensions["network_stream"].get_extra_info("socket")
+            self.status.put((response.status_code, response.headers.get("content-type", "")))
+            fields = {}
+            for line in response.iter_lines():
+                if self._stop.is_set():
+                    return
+                if line.startswith(":"):
+                    self.comments.put(line)
+                elif line == "":
+                    if "data" in fields:
+                        self.events.put({**fields, "data": json.loads(fields["data"])})
+                    fields = {}
+                else:
+                    name, _, value = line.partition(":")
+                    fields[name] = value.removeprefix(" ")
+
+    def next_event(self, timeout=SSE_TIMEOUT_S):
+        return self.events.get(timeout=timeout)
+
+    def until(self, event_type, timeout=SSE_TIMEOUT_S):
+        """Every event up to and including the first of ``event_type``."""
+        seen = []
+        deadline = time.monotonic() + timeout
+        while not seen or seen[-1]["event"] != event_type:
+            seen.append(self.next_event(timeout=max(0.1, deadline - time.monotonic())))
+        return seen
+
+    def close(self):
+        """Drop the connection at once, as a browser does when its tab closes."""
+        self._stop.set()
+        with contextlib.suppress(OSError):
+            self.socket.shutdown(socket.SHUT_RDWR)  # wakes the reading thread's recv()
+        self._thread.join(timeout=SSE_TIMEOUT_S)
+        self.client.close()

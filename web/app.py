@@ -1,0 +1,80 @@
+"""The ASGI app: ``uvicorn web.app:app``. Building it does no I/O; the lifespan connects."""
+
+import contextlib
+import logging
+from importlib import resources
+
+import redis
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.responses import HTMLResponse, JSONResponse
+from starlette.routing import Route
+
+from imagepipe.settings import get_settings
+from models import bind_database, database
+
+from . import dead_letters, events, images, media
+from .auth import TokenAuth
+from .db import in_database
+from .responses import error_response, http_error
+
+logger = logging.getLogger(__name__)
+
+
+async def page(request):
+    return HTMLResponse(request.app.state.page)
+
+
+async def healthz(request):
+    try:
+        await in_database(database.execute_sql, "SELECT 1")
+    except Exception as exc:  # any failure means "not healthy", and says why
+        logger.warning("health check failed: %s", exc)
+        return JSONResponse({"status": "unavailable", "database": str(exc)}, status_code=503)
+    return JSONResponse({"status": "ok"})
+
+
+async def server_error(request, exc):
+    logger.exception("%s %s failed", request.method, request.url.path, exc_info=exc)
+    return error_response(500, "internal error; the server log has the details")
+
+
+def create_app(settings=None, *, bind=True):
+    """The web app for ``settings`` (the environment's by default, read at start-up).
+
+    ``bind=False`` leaves the models' database as the caller bound it (tests that share one
+    with an in-process worker).
+    """
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        app.state.settings = current = settings or get_settings()
+        if bind:
+            bind_database(current.database_url)
+        app.state.redis = redis.Redis.from_url(current.redis_url)
+        app.state.event_readers = events.event_limiter()
+        app.state.page = resources.files(__package__).joinpath("page.html").read_text(encoding="utf-8")
+        try:
+            yield
+        finally:
+            app.state.redis.close()
+
+    routes = [
+        Route("/", page, methods=["GET"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        *images.routes,
+        *events.routes,
+        *dead_letters.routes,
+        *media.routes,
+    ]
+    return Starlette(
+        routes=routes,
+        middleware=[Middleware(TokenAuth)],
+        exception_handlers={HTTPException: http_error, Exception: server_error},
+        lifespan=lifespan,
+    )
+
+
+#: For ``uvicorn web.app:app``; settings are read and connections made when it starts.
+app = create_app()

@@ -1,0 +1,40 @@
+"""Bearer-token authentication for every route but the health check and the page itself."""
+
+import hmac
+from urllib.parse import parse_qs
+
+from .responses import error_response
+
+#: Open without a token: the load balancer's probe, and the page (whose API calls carry it).
+PUBLIC_PATHS = frozenset({"/healthz", "/"})
+
+
+class TokenAuth:
+    """ASGI middleware: 401 JSON unless ``Authorization: Bearer TOKEN`` or ``?token=TOKEN``.
+
+    The query form exists for EventSource and <img>, which cannot set headers. A pure ASGI
+    middleware rather than BaseHTTPMiddleware, so SSE responses stream through untouched.
+
+    The token is ``settings.api_token`` of the app (read at start-up by its lifespan); an empty
+    one turns authentication off.
+    """
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        token = scope["app"].state.settings.api_token.encode() if scope["type"] == "http" else b""
+        if not token or scope["path"] in PUBLIC_PATHS or self._allowed(scope, token):
+            await self.app(scope, receive, send)
+            return
+        response = error_response(401, "authentication required: send Authorization: Bearer <token>")
+        response.headers["WWW-Authenticate"] = "Bearer"
+        await response(scope, receive, send)
+
+    @staticmethod
+    def _allowed(scope, token):
+        for name, value in scope["headers"]:
+            if name == b"authorization" and value[:7].lower() == b"bearer ":
+                return hmac.compare_digest(value[7:].strip(), token)
+        given = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("token", [])
+        return any(hmac.compare_digest(value.encode(), token) for value in given)

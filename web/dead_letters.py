@@ -1,0 +1,62 @@
+"""``/dead-letters``: list the messages that failed for good, and replay one."""
+
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from imagepipe.dead_letters import replay
+from models import DeadLetter
+
+from .db import in_database
+from .responses import ApiError, int_param, timestamp
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 500
+ERROR_CHARS = 500
+
+
+async def list_dead_letters(request):
+    limit = int_param(request, "limit", DEFAULT_LIMIT, maximum=MAX_LIMIT)
+    return JSONResponse({"dead_letters": await in_database(_recent, limit)})
+
+
+async def replay_dead_letter(request):
+    dead_letter_id = request.path_params["dead_letter_id"]
+    try:
+        (dead_letter,) = await in_database(_replay, dead_letter_id)
+    except ValueError as exc:  # replay() names the unknown id or actor
+        status = 404 if "no dead letter" in str(exc) else 409
+        raise ApiError(status, str(exc)) from None
+    return JSONResponse({"replayed": dead_letter_id, "image_id": dead_letter.image_id}, status_code=202)
+
+
+def _replay(dead_letter_id):
+    import actors  # the broker the messages go back to; imported on first use, not at import
+
+    return replay([dead_letter_id], broker=actors.broker)
+
+
+def _recent(limit):
+    rows = DeadLetter.select().order_by(DeadLetter.id.desc()).limit(limit)
+    return [
+        {
+            "id": row.id,
+            "actor": row.actor,
+            "queue": row.queue,
+            "image_id": row.image_id,
+            "message_id": row.message_id,
+            "error_type": row.error_type,
+            "error": row.error[:ERROR_CHARS],
+            "attempts": row.attempts,
+            "failed_at": timestamp(row.failed_at),
+            "replayed_at": timestamp(row.replayed_at),
+            "replay_count": row.replay_count,
+            "replay": f"/dead-letters/{row.id}/replay",
+        }
+        for row in rows
+    ]
+
+
+routes = [
+    Route("/dead-letters", list_dead_letters, methods=["GET"]),
+    Route("/dead-letters/{dead_letter_id:int}/replay", replay_dead_letter, methods=["POST"]),
+]
