@@ -4,7 +4,9 @@ from pathlib import Path
 
 from PIL import Image as PILImage
 
+from imagepipe.event_stream import decode
 from imagepipe.samples import make_photo, save_jpeg
+from middleware import EventPublisher
 from models import Embedding, Image, Metadata, Step, Variant
 from tests.conftest import with_postgres
 from tests.helpers import finish, submit
@@ -88,6 +90,14 @@ def test_a_source_outside_media_root_is_refused(worker, media_root, tmp_path):
     assert "outside MEDIA_ROOT" in image.error
 
 
+def completion_events(broker, redis_client):
+    """The image ids of every image-completed event published so far."""
+    events = next(m for m in broker.middleware if isinstance(m, EventPublisher))
+    assert events.flush()
+    stored = (decode(fields) for _, fields in redis_client.xrange(events.writer.stream))
+    return [event["image_id"] for event in stored if event["type"] == "image-completed"]
+
+
 def test_redelivered_messages_leave_one_set_of_rows_and_files(worker, broker, media_root, tmp_path):
     """Re-running every step of a completed image changes no rows, adds no files, completes once."""
     from actors import embed, extract_metadata, make_variants
@@ -131,11 +141,20 @@ def test_a_done_step_is_skipped_when_its_message_comes_again(worker, broker, med
     assert Image.get_by_id(image_id).completed_at == completed_at
 
 
-def test_many_images_complete_exactly_once(worker, media_root, tmp_path):
-    """Steps finishing in any order across threads complete each image once."""
+def test_many_images_complete_exactly_once(worker, broker, media_root, tmp_path, redis_client):
+    """Steps finishing in any order across threads complete each image once: one
+    image-completed event an image, never two."""
     paths = [save_jpeg(make_photo(900, 600, seed=i), Path(tmp_path) / f"p{i}.jpg") for i in range(8)]
     ids = [submit(media_root, path) for path in paths]
 
     images = finish(ids)
+    events = next(m for m in broker.middleware if isinstance(m, EventPublisher))
+    assert events.flush()
 
     assert {image.status for image in images.values()} == {"completed"}
+    completions = [
+        decode(fields)["image_id"]
+        for _, fields in redis_client.xrange(events.writer.stream)
+        if decode(fields)["type"] == "image-completed"
+    ]
+    assert sorted(completions) == sorted(ids)
