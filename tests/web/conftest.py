@@ -3,6 +3,7 @@
 import contextlib
 import dataclasses
 import json
+import os
 import queue
 import socket
 import threading
@@ -13,10 +14,23 @@ import pytest
 import uvicorn
 
 from imagepipe.redis_server import free_port
+from tests.conftest import need
 from web.app import create_app
 
 START_TIMEOUT_S = 10
 SSE_TIMEOUT_S = 30
+CHROMIUM_PATH = os.environ.get("IMAGEPIPE_CHROMIUM", "/usr/bin/chromium")  # Debian's package
+# Without the background-networking flags Chromium keeps dialling Google's hosts, which this
+# closed network refuses; Playwright adds --headless and a fresh --user-data-dir itself.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @pytest.fixture
@@ -120,3 +134,37 @@ class SseClient:
             self.socket.shutdown(socket.SHUT_RDWR)  # wakes the reading thread's recv()
         self._thread.join(timeout=SSE_TIMEOUT_S)
         self.client.close()
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    """Debian's headless Chromium driven by Playwright (its own browser downloads are impossible here)."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        need("playwright is not installed (pip install -e '.[test]')")
+    if not os.access(CHROMIUM_PATH, os.X_OK):
+        need(f"no Chromium at {CHROMIUM_PATH} (apt-get install chromium, or set IMAGEPIPE_CHROMIUM)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM_PATH, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def open_page(chromium):
+    """``open_page(**context_options)`` -> a Playwright page in a fresh context; closed after the test.
+
+    Request it after ``serve``/``api`` so the tab closes (and its EventSource with it) before
+    the server stops.
+    """
+    contexts = []
+
+    def open_(**options):
+        context = chromium.new_context(**options)
+        contexts.append(context)
+        return context.new_page()
+
+    yield open_
+    for context in contexts:
+        context.close()
