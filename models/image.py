@@ -34,6 +34,18 @@ class Image(BaseModel):
     updated_at = peewee.DateTimeField(default=utcnow)
     completed_at = peewee.DateTimeField(null=True)
 
+    def state(self):
+        """Where the image stands, as plain values: what the CLI's and the web's JSON share."""
+        return {
+            "id": self.id,
+            "status": self.status,
+            "error": self.error,
+            "format": self.format,
+            "width": self.width,
+            "height": self.height,
+            "bytes": self.bytes,
+        }
+
 
 class Step(BaseModel):
     """The state of one pipeline step of one image: the database is the source of truth."""

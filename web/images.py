@@ -64,14 +64,8 @@ async def list_images(request):
 
 def _image_summary(image):
     return {
-        "id": image.id,
+        **image.state(),
         "name": image.original_name,
-        "status": image.status,
-        "error": image.error,
-        "format": image.format,
-        "width": image.width,
-        "height": image.height,
-        "bytes": image.bytes,
         "created_at": timestamp(image.created_at),
         "completed_at": timestamp(image.completed_at),
         **image_urls(image.id),

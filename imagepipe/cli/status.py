@@ -20,14 +20,8 @@ def add_arguments(parser):
 def image_json(image):
     """The machine-readable state of one image, variants included."""
     return {
-        "id": image.id,
+        **image.state(),
         "source": image.source,
-        "status": image.status,
-        "error": image.error,
-        "format": image.format,
-        "width": image.width,
-        "height": image.height,
-        "bytes": image.bytes,
         "variants": [
             {"path": v.path, "format": v.format, "width": v.width, "height": v.height, "bytes": v.bytes}
             for v in image.variants.order_by(Variant.width.desc(), Variant.format)
