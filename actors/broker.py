@@ -9,6 +9,7 @@ from middleware import (
     DatabaseConnections,
     DeadLetters,
     EventPublisher,
+    MessageSizeLimit,
     PipelineRetries,
     RateLimits,
     SentryTags,
@@ -25,6 +26,7 @@ def build_middleware(settings):
 
     * DatabaseConnections is first: it opens the connection before anyone needs it and
       closes it after everyone is done. WorkerHealth counts every message that runs.
+    * MessageSizeLimit refuses an oversized message before anything else looks at it.
     * Dramatiq's own middleware that may skip a message (AgeLimit) comes before ours, so a
       step is never marked as started for a message that will not run.
     * RateLimits comes before StepTracking, so a throttled message counts no attempt.
@@ -46,6 +48,7 @@ def build_middleware(settings):
     middleware = [
         DatabaseConnections(database_url=settings.database_url),
         WorkerHealth(redis_url=settings.redis_url, interval_s=settings.heartbeat_interval_s),
+        MessageSizeLimit(max_bytes=settings.max_message_bytes),
         AgeLimit(),
         TimeLimit(),
         ShutdownNotifications(),
@@ -57,7 +60,7 @@ def build_middleware(settings):
             on_interrupt=functools.partial(events.publish, "job-interrupted"),
         ),
         DeadLetters(events=events),
-        StepTracking(events=events),
+        StepTracking(events=events, max_deliveries=settings.max_deliveries),
         events,
         PipelineRetries(max_retries=settings.max_retries, backoff=settings.retry_backoff_ms),
     ]
@@ -84,4 +87,9 @@ def build_broker(settings):
         return RabbitmqBroker(url=settings.broker_url, middleware=middleware)
     from dramatiq.brokers.redis import RedisBroker
 
-    return RedisBroker(url=settings.broker_url, middleware=middleware)
+    return RedisBroker(
+        url=settings.broker_url,
+        middleware=middleware,
+        heartbeat_timeout=settings.broker_heartbeat_timeout_ms,
+        maintenance_chance=settings.broker_maintenance_chance,
+    )

@@ -20,6 +20,7 @@ DEFAULT_AVIF_THREADS = 1
 DEFAULT_MAX_PIXELS = 50_000_000
 DEFAULT_MAX_FILE_BYTES = 100 * 1024 * 1024
 DEFAULT_MAX_RETRIES = 3
+DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024
 DEFAULT_RETRY_BACKOFF_MS = 2_000
 DEFAULT_EMBEDDER = "local"
 DEFAULT_EVENTS_STREAM = "imagepipe:events"
@@ -28,6 +29,18 @@ DEFAULT_EVENTS_TIMEOUT_MS = 100
 DEFAULT_PROGRESS_INTERVAL_MS = 500
 DEFAULT_SHUTDOWN_TIMEOUT_S = 25
 DEFAULT_HEARTBEAT_INTERVAL_S = 30
+#: A broker process silent this long (ms) is dead and its unacked messages are requeued.
+#: Every Lua call refreshes the heartbeat and each live process polls its delay queues at
+#: least every dramatiq_worker_timeout (100 ms in the Procfile), so 10 s is 100 missed polls;
+#: Dramatiq's 60 s kept a crashed worker's messages invisible for a minute or more.
+DEFAULT_BROKER_HEARTBEAT_TIMEOUT_MS = 10_000
+#: Broker calls out of a million that also run maintenance (requeue a dead process's messages
+#: on that call's queue). An idle process polls each queue about 10 times a second, so 2 %
+#: runs it every ~5 s per queue with one process, ~2.5 s with two; Dramatiq's 0.1 % waited
+#: ~100 s. A run with no dead process costs two ZRANGEBYSCOREs on small sets.
+DEFAULT_BROKER_MAINTENANCE_CHANCE = 20_000
+#: A step started this many times that never ended (its process died each time) fails for good.
+DEFAULT_MAX_DELIVERIES = 3
 DEFAULT_PORT = 8000
 #: Largest upload the web app accepts, in bytes (0 = the same as IMAGEPIPE_MAX_FILE_BYTES).
 DEFAULT_MAX_UPLOAD_BYTES = 0
@@ -91,6 +104,7 @@ class Settings:
     max_pixels: int = DEFAULT_MAX_PIXELS
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
     max_retries: int = DEFAULT_MAX_RETRIES
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
     retry_backoff_ms: int = DEFAULT_RETRY_BACKOFF_MS
     embedder: str = DEFAULT_EMBEDDER
     rate_limits: dict = field(default_factory=dict)
@@ -100,6 +114,9 @@ class Settings:
     progress_interval_ms: int = DEFAULT_PROGRESS_INTERVAL_MS
     shutdown_timeout_s: float = DEFAULT_SHUTDOWN_TIMEOUT_S
     heartbeat_interval_s: float = DEFAULT_HEARTBEAT_INTERVAL_S
+    broker_heartbeat_timeout_ms: int = DEFAULT_BROKER_HEARTBEAT_TIMEOUT_MS
+    broker_maintenance_chance: int = DEFAULT_BROKER_MAINTENANCE_CHANCE
+    max_deliveries: int = DEFAULT_MAX_DELIVERIES
     prometheus: bool = False
     #: The web app's bearer token; empty means no authentication (README, "Web app").
     api_token: str = ""
@@ -136,6 +153,7 @@ class Settings:
             max_pixels=_int(environ, "IMAGEPIPE_MAX_PIXELS", DEFAULT_MAX_PIXELS),
             max_file_bytes=_int(environ, "IMAGEPIPE_MAX_FILE_BYTES", DEFAULT_MAX_FILE_BYTES),
             max_retries=_int(environ, "IMAGEPIPE_MAX_RETRIES", DEFAULT_MAX_RETRIES),
+            max_message_bytes=_int(environ, "IMAGEPIPE_MAX_MESSAGE_BYTES", DEFAULT_MAX_MESSAGE_BYTES),
             retry_backoff_ms=_int(environ, "IMAGEPIPE_RETRY_BACKOFF_MS", DEFAULT_RETRY_BACKOFF_MS),
             embedder=environ.get("IMAGEPIPE_EMBEDDER") or DEFAULT_EMBEDDER,
             rate_limits=_mapping(environ, "IMAGEPIPE_RATE_LIMITS"),
@@ -145,6 +163,13 @@ class Settings:
             progress_interval_ms=_int(environ, "IMAGEPIPE_PROGRESS_INTERVAL_MS", DEFAULT_PROGRESS_INTERVAL_MS),
             shutdown_timeout_s=_float(environ, "IMAGEPIPE_SHUTDOWN_TIMEOUT_S", DEFAULT_SHUTDOWN_TIMEOUT_S),
             heartbeat_interval_s=_float(environ, "IMAGEPIPE_HEARTBEAT_INTERVAL_S", DEFAULT_HEARTBEAT_INTERVAL_S),
+            broker_heartbeat_timeout_ms=_int(
+                environ, "IMAGEPIPE_BROKER_HEARTBEAT_TIMEOUT_MS", DEFAULT_BROKER_HEARTBEAT_TIMEOUT_MS
+            ),
+            broker_maintenance_chance=_int(
+                environ, "IMAGEPIPE_BROKER_MAINTENANCE_CHANCE", DEFAULT_BROKER_MAINTENANCE_CHANCE
+            ),
+            max_deliveries=_int(environ, "IMAGEPIPE_MAX_DELIVERIES", DEFAULT_MAX_DELIVERIES),
             prometheus=environ.get("IMAGEPIPE_PROMETHEUS", "").lower() in ("1", "true", "yes", "on"),
             api_token=environ.get("IMAGEPIPE_API_TOKEN", ""),
             max_upload_bytes=_int(environ, "IMAGEPIPE_MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD_BYTES)

@@ -4,6 +4,7 @@ from .database import DatabaseConnections
 from .dead_letters import DeadLetters
 from .events import EventPublisher
 from .health import WorkerHealth
+from .message_size import MessageSizeLimit
 from .rate_limit import RateLimits
 from .retries import PipelineRetries
 from .sentry_tags import SentryTags
@@ -14,6 +15,7 @@ __all__ = [
     "DatabaseConnections",
     "DeadLetters",
     "EventPublisher",
+    "MessageSizeLimit",
     "PipelineRetries",
     "RateLimits",
     "SentryTags",

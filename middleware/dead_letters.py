@@ -37,6 +37,10 @@ class DeadLetters(dramatiq.Middleware):
 
     def after_process_message(self, broker, message, *, result=None, exception=None):
         if exception is not None and message.failed:
+            # A poison message (StepKillsItsWorker) was delivered more often than Retries counted.
+            message._dead_letter_attempt = getattr(exception, "deliveries", None) or getattr(
+                message, "_dead_letter_attempt", 1
+            )
             formatted = "".join(traceback.format_exception(exception))
             self._store(broker, message, type(exception).__name__, str(exception), formatted)
 

@@ -3,14 +3,25 @@
 import dramatiq
 import peewee
 from dramatiq.logging import get_logger
-from dramatiq.middleware import SkipMessage
+from dramatiq.middleware import MiddlewareError, SkipMessage
 
-from models import Image, fail_step, finish_step, record_step_error, start_step
+from imagepipe.errors import PermanentError
+from imagepipe.settings import DEFAULT_MAX_DELIVERIES
+from models import Image, fail_step, finish_step, record_step_error, start_step, unended_attempts
 
 #: The reason stored when a middleware (AgeLimit) fails a message without running it.
 SKIPPED_REASON = "the message expired before it could run (max_age)"
 #: When the database refuses to record a finished step, the message runs again after this.
 RECORD_RETRY_DELAY_MS = 5_000
+
+
+class StepKillsItsWorker(PermanentError, MiddlewareError):
+    """A step's every delivery killed its worker process (a poison message); it is not run again."""
+
+    def __init__(self, step, deliveries):
+        super().__init__(f"{step} killed its worker process {deliveries} times")
+        self.step = step
+        self.deliveries = deliveries
 
 
 def describe_error(exception):
@@ -38,21 +49,38 @@ class StepTracking(dramatiq.Middleware):
     It must come *before* Retries in the middleware list: ``after_*`` hooks run in reverse
     order, and only after Retries has run is ``message.failed`` final.
 
+    A poison message, one whose deliveries keep killing their process (a crashing decoder),
+    would be redelivered for ever: each death leaves the step ``processing`` with no error, and
+    the broker requeues the message. Once ``max_deliveries`` attempts have started and none
+    ended, the next delivery does not run: it raises StepKillsItsWorker, a permanent error,
+    so the usual final-failure path fails the step and image, stores a dead letter and
+    publishes the events. Failures that end (an exception) record their error and are
+    limited by Retries' ``max_retries`` instead.
+
     Parameters:
       events(EventPublisher): publishes ``image-completed`` and ``image-failed`` when this
         middleware makes the move (exactly once per image); default none.
+      max_deliveries(int): attempts of a step that may die with their process before the
+        step fails for good; default 3, 0 for no limit.
     """
 
     actor_options = {"step"}
 
-    def __init__(self, *, events=None):
+    def __init__(self, *, events=None, max_deliveries=DEFAULT_MAX_DELIVERIES):
         self.logger = get_logger(__name__, type(self))
         self.events = events
+        self.max_deliveries = max_deliveries
 
     def before_process_message(self, broker, message):
         step = self._step(broker, message)
         if not step:
             return
+        if self.max_deliveries:
+            died = unended_attempts(message.args[0], step)
+            if died >= self.max_deliveries:
+                # Raised from a before hook, it reaches every after_process_message hook as
+                # the message's exception, exactly like a permanent error of the actor.
+                raise StepKillsItsWorker(step, died)
         try:
             started = start_step(message.args[0], step)
         except Image.DoesNotExist:

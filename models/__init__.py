@@ -3,7 +3,16 @@
 from .database import bind_database, database
 from .dead_letter import DeadLetter, purge_dead_letters
 from .image import Image, Step
-from .lifecycle import STEPS, fail_step, finish_step, record_step_error, register_image, requeue_step, start_step
+from .lifecycle import (
+    STEPS,
+    fail_step,
+    finish_step,
+    record_step_error,
+    register_image,
+    requeue_step,
+    start_step,
+    unended_attempts,
+)
 from .outputs import Embedding, Metadata, Variant, save_embedding, save_metadata, save_variants
 from .schema import MODELS, migrate_schema
 
@@ -27,6 +36,7 @@ __all__ = [
     "save_metadata",
     "save_variants",
     "start_step",
+    "unended_attempts",
     "database",
     "migrate_schema",
 ]

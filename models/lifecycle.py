@@ -43,6 +43,21 @@ def start_step(image_id, name):
     return True
 
 
+def unended_attempts(image_id, name):
+    """The attempts of a step that started and never ended: its count while it is still
+    ``processing`` with no error recorded, else 0.
+
+    Every attempt that ends records it (done, an error for a retry, or failed), so such a step
+    was last left by a process that died under it (killed, crashed, or interrupted at shutdown).
+    """
+    step = (
+        Step.select(Step.attempts)
+        .where(Step.image == image_id, Step.name == name, Step.status == Step.PROCESSING, Step.error.is_null())
+        .first()
+    )
+    return step.attempts if step else 0
+
+
 def finish_step(image_id, name):
     """Mark a step done; True when this call completed the image (exactly one caller sees it)."""
     now = utcnow()

@@ -46,3 +46,15 @@ if SLOW_MARKER:
         return _describe(path, **limits)
 
     imaging.describe = _slow_describe
+
+
+POISON_DELIVERIES_KEY = "tests:poison-deliveries"
+#: A step that no pipeline image has: tests/reliability/test_poison.py adds its row.
+POISON_STEP = "poison"
+
+
+@dramatiq.actor(step=POISON_STEP, queue_name="tests-poison")
+def crashing_decode(image_id):
+    """Simulates a segfaulting decoder: record the delivery (time, pid), then kill the process."""
+    _redis().rpush(POISON_DELIVERIES_KEY, f"{time.time():.6f} {os.getpid()}")
+    os._exit(1)

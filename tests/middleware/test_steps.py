@@ -54,3 +54,31 @@ def test_a_finished_step_that_cannot_be_recorded_runs_again(worker, media_root, 
     assert image.status == "completed"
     assert calls.count("embed") == 2
     assert Step.get(Step.image == image_id, Step.name == "embed").attempts == 2
+
+
+def test_a_step_whose_attempts_all_died_fails_for_good_without_running(worker, media_root, tmp_path):
+    """Three attempts left ``processing`` with no error (their process died): the fourth is refused."""
+    from actors import ingest
+
+    image = register_image("tests/never-read.jpg", "never-read.jpg")
+    Step.update(status=Step.PROCESSING, attempts=3).where(Step.image == image.id, Step.name == "ingest").execute()
+
+    ingest.send(image.id)
+    image = finish([image.id])[image.id]
+
+    assert (image.status, image.error) == ("failed", "ingest killed its worker process 3 times")
+    assert Step.get(Step.image == image.id, Step.name == "ingest").attempts == 3  # not run again
+    dead_letter = DeadLetter.get(DeadLetter.image_id == image.id)
+    assert (dead_letter.error_type, dead_letter.attempts) == ("StepKillsItsWorker", 3)
+
+
+def test_a_step_that_failed_with_an_error_is_left_to_retries(database_url):
+    """An attempt that ended with an error is not a death: only unended attempts count."""
+    from models import record_step_error, unended_attempts
+
+    image = register_image("a.jpg")
+    for _ in range(3):
+        start_step(image.id, "ingest")
+    assert unended_attempts(image.id, "ingest") == 3
+    record_step_error(image.id, "ingest", "OSError: disk busy")
+    assert unended_attempts(image.id, "ingest") == 0
