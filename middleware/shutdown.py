@@ -1,5 +1,6 @@
 """Bounded shutdown: running jobs get a grace period, then go back to the queue."""
 
+import signal
 import threading
 import time
 
@@ -11,6 +12,8 @@ from imagepipe.settings import DEFAULT_SHUTDOWN_TIMEOUT_S
 
 #: How often the shutdown watcher looks at the running jobs (seconds).
 POLL_INTERVAL_S = 0.05
+#: A SIGTERM this soon after the first is the same stop asked twice, not a demand to die now.
+REPEATED_SIGTERM_WINDOW_S = 10
 
 
 class JobInterrupted(Interrupt):
@@ -28,6 +31,14 @@ class ShutdownTimeouts(dramatiq.Middleware):
     the process exit in time with nothing lost. Like every asynchronous interrupt it takes
     effect when the thread is next in Python: a long C call (a decoder) finishes first.
 
+    On a Heroku-style platform SIGTERM reaches every process of the dyno, and Dramatiq's main
+    process forwards its own too: a worker process gets it twice, and Dramatiq exits at once
+    on a second one, abandoning its running jobs. So in a ``dramatiq`` worker process this
+    middleware wraps the SIGTERM handler: the first SIGTERM stops the worker as usual and
+    starts the grace period at once (Dramatiq's own stop begins up to a second later); a
+    repeat within ``REPEATED_SIGTERM_WINDOW_S`` is logged and ignored (the platform's SIGKILL
+    remains the hard stop); a later one still kills the process as Dramatiq would.
+
     Parameters:
       default_timeout_s(float): grace period for actors that set none; default 25 (under the
         30 s a Heroku-style platform allows between SIGTERM and SIGKILL).
@@ -42,6 +53,7 @@ class ShutdownTimeouts(dramatiq.Middleware):
         self.on_interrupt = on_interrupt
         self._running = {}  # thread id -> (message id, grace period in seconds)
         self._lock = threading.Lock()
+        self._shutdown_started = None  # time.monotonic() of the first stop request
 
     def before_process_message(self, broker, message):
         actor = broker.get_actor(message.actor_name)
@@ -63,8 +75,29 @@ class ShutdownTimeouts(dramatiq.Middleware):
         with self._lock:
             self._running.pop(threading.get_ident(), None)
 
+    def after_worker_boot(self, broker, worker):
+        dramatiq_handler = signal.getsignal(signal.SIGTERM)
+        if threading.current_thread() is not threading.main_thread() or not callable(dramatiq_handler):
+            return  # not a `dramatiq` worker process (an embedded Worker): leave signals alone
+
+        def on_sigterm(signum, frame):
+            first = self._shutdown_started is None
+            if first or time.monotonic() - self._shutdown_started > REPEATED_SIGTERM_WINDOW_S:
+                self._start_grace_period()
+                dramatiq_handler(signum, frame)
+            else:
+                self.logger.info("Ignoring a repeated SIGTERM: the worker is already stopping.")
+
+        signal.signal(signal.SIGTERM, on_sigterm)
+
     def before_worker_shutdown(self, broker, worker):
-        threading.Thread(target=self._interrupt_when_due, args=(time.monotonic(),), daemon=True).start()
+        self._start_grace_period()
+
+    def _start_grace_period(self):
+        if self._shutdown_started is not None:
+            return
+        self._shutdown_started = time.monotonic()
+        threading.Thread(target=self._interrupt_when_due, args=(self._shutdown_started,), daemon=True).start()
 
     def _interrupt_when_due(self, shutdown_started):
         interrupted = set()

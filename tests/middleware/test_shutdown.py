@@ -22,9 +22,12 @@ def wait_until(condition, timeout_s, what):
 
 
 @pytest.mark.timeout(120)
-def test_sigterm_interrupts_a_60s_job_after_3s_and_the_next_worker_completes_it(
-    redis_client, redis_url, database_url, media_root, tmp_path
+@pytest.mark.parametrize("target", ["master", "process group"])
+def test_sigterm_interrupts_a_60s_job_after_5s_and_the_next_worker_completes_it(
+    redis_client, redis_url, database_url, media_root, tmp_path, target
 ):
+    """SIGTERM to the master, or to every process as a Procfile platform does (the children
+    then get it twice): out within 7 s, the job requeued and completed once by the next worker."""
     marker = tmp_path / "slow"
     marker.touch()
     env = {
@@ -32,7 +35,7 @@ def test_sigterm_interrupts_a_60s_job_after_3s_and_the_next_worker_completes_it(
         "BROKER_URL": redis_url,
         "DATABASE_URL": database_url,
         "MEDIA_ROOT": str(media_root),
-        "IMAGEPIPE_SHUTDOWN_TIMEOUT_S": "3",
+        "IMAGEPIPE_SHUTDOWN_TIMEOUT_S": "5",
         "IMAGEPIPE_TEST_SLOW_MARKER": str(marker),
     }
     worker_options = {
@@ -40,7 +43,7 @@ def test_sigterm_interrupts_a_60s_job_after_3s_and_the_next_worker_completes_it(
         "processes": 2,
         "threads": 2,
         "cwd": os.getcwd(),
-        "extra_args": ["--worker-shutdown-timeout", "6000"],
+        "extra_args": ["--worker-shutdown-timeout", "6500"],
         "stdout": subprocess.DEVNULL,
         "stderr": subprocess.DEVNULL,
     }
@@ -51,15 +54,18 @@ def test_sigterm_interrupts_a_60s_job_after_3s_and_the_next_worker_completes_it(
 
         # when: the platform stops the worker while the 60 s job runs
         signalled = time.monotonic()
-        first.send_signal(signal.SIGTERM)
+        if target == "master":
+            first.send_signal(signal.SIGTERM)
+        else:
+            os.killpg(first.pid, signal.SIGTERM)
         first.wait(timeout=15)
         exited_after = time.monotonic() - signalled
     finally:
         stop_worker(first)
 
-    # then: the whole process tree is gone within 8 s, and the job is back on the queue
-    print(f"worker exited {exited_after:.2f}s after SIGTERM")
-    assert exited_after < 8, f"took {exited_after:.1f}s"
+    # then: the whole process tree is gone within 7 s, and the job is back on the queue
+    print(f"worker exited {exited_after:.2f}s after SIGTERM to the {target}")
+    assert exited_after < 7, f"took {exited_after:.1f}s"
     assert first.returncode == 0
     assert Image.get_by_id(image_id).status == "processing"
 
