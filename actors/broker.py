@@ -15,6 +15,7 @@ from middleware import (
     SentryTags,
     ShutdownTimeouts,
     StepTracking,
+    Sweeper,
     WorkerHealth,
 )
 
@@ -26,6 +27,8 @@ def build_middleware(settings):
 
     * DatabaseConnections is first: it opens the connection before anyone needs it and
       closes it after everyone is done. WorkerHealth counts every message that runs.
+      Sweeper only runs a background thread (one process at a time re-sends stuck steps);
+      it is after DatabaseConnections, whose after_process_boot binds the database it reads.
     * MessageSizeLimit refuses an oversized message before anything else looks at it.
     * Dramatiq's own middleware that may skip a message (AgeLimit) comes before ours, so a
       step is never marked as started for a message that will not run.
@@ -48,6 +51,9 @@ def build_middleware(settings):
     middleware = [
         DatabaseConnections(database_url=settings.database_url),
         WorkerHealth(redis_url=settings.redis_url, interval_s=settings.heartbeat_interval_s),
+        Sweeper(
+            redis_url=settings.redis_url, interval_s=settings.sweep_interval_s, deadline_s=settings.sweep_deadline_s
+        ),
         MessageSizeLimit(max_bytes=settings.max_message_bytes),
         AgeLimit(),
         TimeLimit(),
@@ -85,9 +91,9 @@ def build_broker(settings):
         from dramatiq.brokers.rabbitmq import RabbitmqBroker
 
         return RabbitmqBroker(url=settings.broker_url, middleware=middleware)
-    from dramatiq.brokers.redis import RedisBroker
+    from .redis_broker import ReconnectingRedisBroker
 
-    return RedisBroker(
+    return ReconnectingRedisBroker(
         url=settings.broker_url,
         middleware=middleware,
         heartbeat_timeout=settings.broker_heartbeat_timeout_ms,

@@ -3,11 +3,14 @@
 The floor is the same Pillow work (check decode, variants written to disk, metadata,
 embedding) done by a plain two-process `multiprocessing` loop over the same files in the same
 run: no broker, no database, no middleware. The ratio floor_time / pipeline_time says how much
-of the machine the pipeline keeps for image work (goal >= 0.85).
+of the machine the pipeline keeps for image work (goal >= 0.85). Rows marked "no isolation" run
+with IMAGEPIPE_ISOLATE=0 (image work in the worker thread, no child process per step), so the
+cost of the hard time limit shows in the same run.
 """
 
 import argparse
 import multiprocessing
+import os
 import tempfile
 from pathlib import Path
 
@@ -49,6 +52,13 @@ def main():
     parser.add_argument("--images", type=int, default=32)
     parser.add_argument("--megapixels", type=float, default=12)
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2, 4], help="threads per worker process")
+    parser.add_argument(
+        "--no-isolation-threads",
+        type=int,
+        nargs="*",
+        default=[2],
+        help="threads per worker process for extra runs with IMAGEPIPE_ISOLATE=0 (none: skip them)",
+    )
     parser.add_argument("--database-url", help="an empty database to use instead of a new SQLite file")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder, redis_for_bench() as redis_url:
@@ -57,13 +67,15 @@ def main():
         rows = [
             ["floor: multiprocessing.Pool(2), Pillow work only", round(floor_s, 2), round(args.images / floor_s, 2), 1]
         ]
-        for threads in args.threads:
-            run = Path(folder) / f"threads-{threads}"
+        runs = [(threads, True) for threads in args.threads] + [(t, False) for t in args.no_isolation_threads]
+        for threads, isolate in runs:
+            run = Path(folder) / f"threads-{threads}{'' if isolate else '-no-isolation'}"
+            os.environ["IMAGEPIPE_ISOLATE"] = "1" if isolate else "0"  # read by the worker it starts
             with pipeline_worker(run, redis_url, processes=2, threads=threads, database_url=args.database_url):
                 submit_and_wait(paths[:1])  # the worker is booted and warm once one image went through
                 pipeline_s, _ = submit_and_wait(paths)
             ratio = round(floor_s / pipeline_s, 3)
-            name = f"dramatiq actors --processes 2 --threads {threads}"
+            name = f"dramatiq actors --processes 2 --threads {threads}{'' if isolate else ', no isolation'}"
             rows.append([name, round(pipeline_s, 2), round(args.images / pipeline_s, 2), ratio])
     title = f"{args.images} photos of {args.megapixels:g} MP, all steps"
     print_table(title, ["run", "seconds", "images/s", "ratio to floor"], rows)

@@ -56,3 +56,19 @@ class PixelLimitExceeded(PermanentError):
         super().__init__(message)
         self.pixels = pixels
         self.limit = limit
+
+
+class ImageWorkTimedOut(PermanentError):
+    """Decoding or encoding ran past the step's hard time limit; its child process was killed."""
+
+    def __init__(self, message, *, timeout_s):
+        super().__init__(message)
+        self.timeout_s = timeout_s
+
+
+class ImageWorkCrashed(PermanentError):
+    """The child process doing a step's image work died (a decoder segfault, ``os._exit``)."""
+
+    def __init__(self, message, *, exitcode):
+        super().__init__(message)
+        self.exitcode = exitcode

@@ -1,6 +1,7 @@
 """A private ``redis-server`` for the demo and the tests when none answers on REDIS_URL."""
 
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -39,15 +40,21 @@ def free_port():
 
 
 class PrivateRedis:
-    """A throw-away ``redis-server`` on a free loopback port, keeping nothing on disk."""
+    """A throw-away ``redis-server`` on a free loopback port.
 
-    def __init__(self, port=None):
+    It keeps nothing on disk unless ``persistent`` (an append-only file, fsynced on every
+    write), which lets a test restart it, or kill it, and find its data again, as a
+    production Redis with AOF would.
+    """
+
+    def __init__(self, port=None, *, persistent=False):
         self.binary = shutil.which("redis-server")
         if self.binary is None:
             raise RedisUnavailable(INSTALL_HINT)
         self.port = port or free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.workdir = tempfile.mkdtemp(prefix="imagepipe-redis-")
+        self.persistence = ["--appendonly", "yes", "--appendfsync", "always"] if persistent else ["--appendonly", "no"]
         self.process = None
 
     def start(self):
@@ -60,8 +67,7 @@ class PrivateRedis:
                 "127.0.0.1",
                 "--save",
                 "",
-                "--appendonly",
-                "no",
+                *self.persistence,
                 "--dir",
                 self.workdir,
             ],
@@ -76,10 +82,14 @@ class PrivateRedis:
             time.sleep(0.05)
         return self
 
-    def stop(self):
+    def halt(self, sig=signal.SIGTERM):
+        """Stop the server with ``sig`` (SIGKILL: a crash), keeping its files for ``start``."""
         if self.process and self.process.poll() is None:
-            self.process.terminate()
+            self.process.send_signal(sig)
             self.process.wait(timeout=10)
+
+    def stop(self):
+        self.halt()
         shutil.rmtree(self.workdir, ignore_errors=True)
 
     def __enter__(self):

@@ -41,6 +41,16 @@ DEFAULT_BROKER_HEARTBEAT_TIMEOUT_MS = 10_000
 DEFAULT_BROKER_MAINTENANCE_CHANCE = 20_000
 #: A step started this many times that never ended (its process died each time) fails for good.
 DEFAULT_MAX_DELIVERIES = 3
+#: Seconds between reconciliation sweeps (one worker process sweeps at a time); 0 turns it off.
+DEFAULT_SWEEP_INTERVAL_S = 60
+#: Seconds without activity after which a queued or processing step is re-sent: longer than
+#: any step (IMAGEPIPE_STEP_TIME_LIMIT_S) plus its retry schedule, so a live message is not doubled.
+DEFAULT_SWEEP_DEADLINE_S = 600
+#: Hard limit (s) on one step's decoding/encoding, run in a child process that is killed at the
+#: limit. A legitimate worst case, a 48 MP PNG (no JPEG draft decoding), takes 6.4 s for all
+#: four steps together on one core of the bench machine; 120 s leaves more than 10x headroom for
+#: slower hosts and busy cores, while a hung decoder holds a worker thread two minutes, not forever.
+DEFAULT_STEP_TIME_LIMIT_S = 120
 DEFAULT_PORT = 8000
 #: Largest upload the web app accepts, in bytes (0 = the same as IMAGEPIPE_MAX_FILE_BYTES).
 DEFAULT_MAX_UPLOAD_BYTES = 0
@@ -117,6 +127,11 @@ class Settings:
     broker_heartbeat_timeout_ms: int = DEFAULT_BROKER_HEARTBEAT_TIMEOUT_MS
     broker_maintenance_chance: int = DEFAULT_BROKER_MAINTENANCE_CHANCE
     max_deliveries: int = DEFAULT_MAX_DELIVERIES
+    sweep_interval_s: float = DEFAULT_SWEEP_INTERVAL_S
+    sweep_deadline_s: float = DEFAULT_SWEEP_DEADLINE_S
+    step_time_limit_s: float = DEFAULT_STEP_TIME_LIMIT_S
+    #: Run image work in a killable child process (imagepipe.isolation); off runs it in-process.
+    isolate: bool = True
     prometheus: bool = False
     #: The web app's bearer token; empty means no authentication (README, "Web app").
     api_token: str = ""
@@ -170,6 +185,10 @@ class Settings:
                 environ, "IMAGEPIPE_BROKER_MAINTENANCE_CHANCE", DEFAULT_BROKER_MAINTENANCE_CHANCE
             ),
             max_deliveries=_int(environ, "IMAGEPIPE_MAX_DELIVERIES", DEFAULT_MAX_DELIVERIES),
+            sweep_interval_s=_float(environ, "IMAGEPIPE_SWEEP_INTERVAL_S", DEFAULT_SWEEP_INTERVAL_S),
+            sweep_deadline_s=_float(environ, "IMAGEPIPE_SWEEP_DEADLINE_S", DEFAULT_SWEEP_DEADLINE_S),
+            step_time_limit_s=_float(environ, "IMAGEPIPE_STEP_TIME_LIMIT_S", DEFAULT_STEP_TIME_LIMIT_S),
+            isolate=environ.get("IMAGEPIPE_ISOLATE", "1").lower() not in ("0", "false", "no", "off"),
             prometheus=environ.get("IMAGEPIPE_PROMETHEUS", "").lower() in ("1", "true", "yes", "on"),
             api_token=environ.get("IMAGEPIPE_API_TOKEN", ""),
             max_upload_bytes=_int(environ, "IMAGEPIPE_MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD_BYTES)

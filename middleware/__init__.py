@@ -10,6 +10,7 @@ from .retries import PipelineRetries
 from .sentry_tags import SentryTags
 from .shutdown import ShutdownTimeouts
 from .steps import StepTracking
+from .sweeper import Sweeper
 
 __all__ = [
     "DatabaseConnections",
@@ -21,5 +22,6 @@ __all__ = [
     "SentryTags",
     "ShutdownTimeouts",
     "StepTracking",
+    "Sweeper",
     "WorkerHealth",
 ]

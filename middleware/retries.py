@@ -3,13 +3,38 @@
 import time
 import traceback
 
+import redis
 from dramatiq import Retry
+from dramatiq.errors import BrokerError
 from dramatiq.middleware import Retries
 from dramatiq.middleware.retries import DEFAULT_MAX_BACKOFF
 
 from imagepipe.settings import DEFAULT_MAX_RETRIES, DEFAULT_RETRY_BACKOFF_MS
 
 from .shutdown import JobInterrupted
+
+#: How long a retry waits for an unreachable broker before it is left to the sweeper.
+OUTAGE_PATIENCE_S = 30
+OUTAGE_POLL_S = 0.5
+
+
+def enqueue_patiently(broker, message, delay, logger):
+    """Enqueue ``message``, waiting out a broker outage of up to OUTAGE_PATIENCE_S.
+
+    A retry whose enqueue fails is lost for good (Dramatiq swallows the error of an after-hook
+    and the message is then acked). The failure is likely the broker going away: then nothing
+    else can run either, so the thread waits for it to come back. Past the patience the step
+    is left to the sweeper (``imagepipe sweep``).
+    """
+    deadline = time.monotonic() + OUTAGE_PATIENCE_S
+    while True:
+        try:
+            return broker.enqueue(message, delay=delay)
+        except (BrokerError, redis.RedisError) as error:
+            if time.monotonic() > deadline:
+                raise
+            logger.warning("Broker unavailable (%s); retrying the enqueue of %s.", error, message.message_id)
+            time.sleep(OUTAGE_POLL_S)
 
 
 def exact_backoff(retries, *, first_ms, max_ms=DEFAULT_MAX_BACKOFF):
@@ -57,7 +82,7 @@ class PipelineRetries(Retries):
             return
         delay = self.delay_for(actor, message, retries, exception)
         self.logger.info("Retrying message %r in %d milliseconds.", message.message_id, delay)
-        broker.enqueue(message, delay=delay)
+        enqueue_patiently(broker, message, delay, self.logger)
 
     def delay_for(self, actor, message, retries, exception=None):
         """The delay before the next attempt of a message that has been retried ``retries`` times."""

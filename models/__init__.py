@@ -15,9 +15,11 @@ from .lifecycle import (
 )
 from .outputs import Embedding, Metadata, Variant, save_embedding, save_metadata, save_variants
 from .schema import MODELS, migrate_schema
+from .sweep import PREREQUISITES, stuck_steps, touch_step
 
 __all__ = [
     "MODELS",
+    "PREREQUISITES",
     "STEPS",
     "DeadLetter",
     "Embedding",
@@ -36,6 +38,8 @@ __all__ = [
     "save_metadata",
     "save_variants",
     "start_step",
+    "stuck_steps",
+    "touch_step",
     "unended_attempts",
     "database",
     "migrate_schema",

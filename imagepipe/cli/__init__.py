@@ -11,7 +11,7 @@ import redis
 from imagepipe.errors import ImagePipeError
 from imagepipe.settings import get_settings
 
-from . import dead_letters, demo, events, health, migrate, process, similar, status
+from . import dead_letters, demo, events, health, migrate, process, similar, status, sweep
 
 #: What a user can cause (bad settings, a service down, a wrong path): one line, no traceback.
 #: RuntimeError is what playhouse raises for a DATABASE_URL scheme it does not know.
@@ -24,7 +24,7 @@ EXPECTED_ERRORS = (
     redis.RedisError,
     dramatiq.errors.DramatiqError,
 )
-COMMANDS = (migrate, process, status, events, similar, dead_letters, health, demo)
+COMMANDS = (migrate, process, status, events, similar, dead_letters, health, sweep, demo)
 
 
 def build_parser():

@@ -6,6 +6,7 @@ from PIL import Image
 
 from imagepipe import settings as defaults
 from imagepipe.imaging import codecs
+from imagepipe.imaging.opening import load_upright
 
 # Resizing steps first shrink by whole factors with reduce() while the remaining ratio stays
 # above this gap, then finish with Lanczos: near-identical to pure Lanczos, several times faster.
@@ -76,3 +77,10 @@ def render_variants(image, widths, formats, options):
         for size in resize_cascade(image, widths)
         for fmt in formats
     ]
+
+
+def render_file(path, widths, formats, options, *, max_pixels, max_file_bytes):
+    """render_variants of ``path`` decoded upright, no wider than needed: one call that runs whole
+    in an isolated child (imagepipe.isolation) and returns only bytes and sizes."""
+    picture = load_upright(path, max_width=max(widths), max_pixels=max_pixels, max_file_bytes=max_file_bytes)
+    return render_variants(picture, widths, formats, options)

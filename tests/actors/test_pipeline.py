@@ -158,3 +158,35 @@ def test_many_images_complete_exactly_once(worker, broker, media_root, tmp_path,
         if decode(fields)["type"] == "image-completed"
     ]
     assert sorted(completions) == sorted(ids)
+
+
+def test_a_hung_decoder_fails_its_image_and_the_next_one_completes(worker, media_root, tmp_path, monkeypatch):
+    """The metadata step hangs in its child: killed at the 2 s limit, the image fails for good
+    with the reason and one dead letter, and the next image goes through the same worker."""
+    import dataclasses
+
+    import actors.pipeline
+    from imagepipe import imaging
+    from imagepipe.settings import get_settings
+    from models import DeadLetter
+    from tests import isolation_probes
+
+    # Given: the child runs what the actor names, found by module and name, so a module-level
+    # hanging function replaces imaging.describe for this process's calls only.
+    hung_settings = dataclasses.replace(get_settings(), step_time_limit_s=2)
+    monkeypatch.setattr(actors.pipeline, "get_settings", lambda: hung_settings)
+    monkeypatch.setattr(imaging, "describe", isolation_probes.hang)
+    hung = submit(media_root, photo(tmp_path, "hung.jpg", size=(800, 600)))
+
+    image = finish([hung])[hung]
+
+    assert image.status == "failed"
+    assert "decoding/encoding took longer than 2 s" in image.error
+    metadata = Step.get(Step.image == hung, Step.name == "metadata")
+    assert (metadata.status, metadata.attempts) == ("failed", 1)
+    letters = list(DeadLetter.select().where(DeadLetter.image_id == hung))
+    assert [(d.actor, d.error_type) for d in letters] == [("extract_metadata", "ImageWorkTimedOut")]
+
+    monkeypatch.undo()
+    good = submit(media_root, photo(tmp_path, "good.jpg", size=(800, 600)))
+    assert finish([good])[good].status == "completed"

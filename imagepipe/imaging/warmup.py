@@ -1,0 +1,28 @@
+"""Run every step's image work once on a tiny picture, so that a process forked afterwards
+(imagepipe.isolation's forkserver children) finds Pillow's plugins registered, codecs and
+colour profiles loaded and the embedder built, instead of paying for them on every image."""
+
+import tempfile
+from pathlib import Path
+
+from imagepipe import imaging
+from imagepipe.samples import make_photo, save_jpeg
+
+_LIMITS = {"max_pixels": 1_000_000, "max_file_bytes": 1_000_000}
+
+
+def warm_up():
+    from imagepipe.settings import get_settings
+
+    settings = get_settings()
+    with tempfile.TemporaryDirectory(prefix="imagepipe-warmup-") as folder:
+        path = save_jpeg(make_photo(96, 64), Path(folder) / "warmup.jpg", orientation=6)
+        imaging.inspect_file(path, **_LIMITS)
+        imaging.render_file(
+            path, (48,), settings.variant_formats, imaging.EncoderOptions.from_settings(settings), **_LIMITS
+        )
+        imaging.describe(path, **_LIMITS)
+        imaging.get_embedder(settings.embedder).embed(imaging.load_upright(path, max_width=32, **_LIMITS))
+
+
+warm_up()

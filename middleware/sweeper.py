@@ -1,0 +1,89 @@
+"""The reconciliation sweep, run by the workers: one process at a time re-sends stuck steps."""
+
+import os
+import socket
+import threading
+import uuid
+from pathlib import Path
+
+import dramatiq
+import redis
+from dramatiq.logging import get_logger
+
+from imagepipe.settings import DEFAULT_SWEEP_DEADLINE_S, DEFAULT_SWEEP_INTERVAL_S, get_settings
+from imagepipe.sweep import sweep
+from models import database
+
+#: Held by the worker process that sweeps; its value is that process's token.
+LOCK_KEY = "imagepipe:sweeper"
+SCRIPT = (Path(__file__).parent / "sweeper.lua").read_text()
+REDIS_TIMEOUT_S = 1.0
+
+
+class Sweeper(dramatiq.Middleware):
+    """Every ``interval_s`` seconds, one worker process re-sends the messages of the steps
+    stuck in ``queued`` or ``processing`` for longer than ``deadline_s`` (imagepipe/sweep.py).
+
+    Each round every process runs middleware/sweeper.lua: the holder of the Redis lock
+    ``imagepipe:sweeper`` renews it and sweeps, the others do nothing. The lock lives two
+    intervals, so when its holder dies another process takes over within that time. A round
+    that fails (Redis or the database down) is logged and the next one runs as usual; it never
+    affects a job. The first round runs one interval after the worker boots.
+
+    Parameters:
+      interval_s(float): seconds between rounds; default 60, 0 turns the sweeper off.
+      deadline_s(float): seconds without activity after which a step is stuck; default 600,
+        longer than any step plus its retries; 0 turns the sweeper off.
+      redis_url(str): where the lock lives; default ``REDIS_URL``.
+    """
+
+    def __init__(self, *, interval_s=DEFAULT_SWEEP_INTERVAL_S, deadline_s=DEFAULT_SWEEP_DEADLINE_S, redis_url=None):
+        self.logger = get_logger(__name__, type(self))
+        self.interval_s = interval_s
+        self.deadline_s = deadline_s
+        self.redis_url = redis_url
+        self.token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.client = self._script = None
+        self._stopped = threading.Event()
+
+    @property
+    def enabled(self):
+        return self.interval_s > 0 and self.deadline_s > 0
+
+    def after_worker_boot(self, broker, worker):
+        if not self.enabled:
+            return
+        self.token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"  # per forked process
+        self._stopped.clear()
+        threading.Thread(target=self._run, args=(broker,), name="sweeper", daemon=True).start()
+
+    def before_worker_shutdown(self, broker, worker):
+        self._stopped.set()
+
+    def _run(self, broker):
+        while not self._stopped.wait(self.interval_s):
+            self.run_round(broker)
+
+    def run_round(self, broker):
+        """One round: the stuck steps this process re-sent, or None when another process holds
+        the lock (or the round failed)."""
+        try:
+            if not self._take_lock():
+                return None
+            try:
+                return sweep(self.deadline_s, broker=broker)
+            finally:
+                if not database.is_closed():
+                    database.close()  # this thread's connection: the next round is an interval away
+        except Exception:
+            self.logger.exception("The sweep failed; trying again in %s s.", self.interval_s)
+            return None
+
+    def _take_lock(self):
+        if self._script is None:
+            url = self.redis_url or get_settings().redis_url
+            self.client = redis.Redis.from_url(
+                url, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S
+            )
+            self._script = self.client.register_script(SCRIPT)
+        return bool(self._script(keys=[LOCK_KEY], args=[self.token, int(self.interval_s * 2000) or 1]))
