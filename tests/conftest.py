@@ -130,6 +130,17 @@ with_postgres = pytest.mark.parametrize("database_url", ["sqlite", "postgres"], 
 
 
 @pytest.fixture
+def worker_env(redis_url, database_url, media_root):
+    """The environment of a `dramatiq` subprocess sharing this test's Redis, database and media."""
+    return {
+        "REDIS_URL": redis_url,
+        "BROKER_URL": redis_url,
+        "DATABASE_URL": database_url,
+        "MEDIA_ROOT": str(media_root),
+    }
+
+
+@pytest.fixture
 def broker(redis_client, database_url):
     """The pipeline's broker on the test Redis, emptied before the test."""
     import actors

@@ -25,14 +25,9 @@ def health(env):
 
 
 @pytest.mark.timeout(90)
-def test_live_workers_report_their_counts_and_killed_ones_turn_stale(
-    redis_client, redis_url, database_url, media_root, tmp_path
-):
+def test_live_workers_report_their_counts_and_killed_ones_turn_stale(redis_client, worker_env, media_root, tmp_path):
     env = {
-        "REDIS_URL": redis_url,
-        "BROKER_URL": redis_url,
-        "DATABASE_URL": database_url,
-        "MEDIA_ROOT": str(media_root),
+        **worker_env,
         "IMAGEPIPE_HEARTBEAT_INTERVAL_S": "0.5",
     }
     worker = start_worker(env, processes=2, threads=2, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

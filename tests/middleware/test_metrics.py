@@ -25,15 +25,10 @@ def scrape(port, timeout_s=20):
 
 
 @pytest.mark.timeout(90)
-def test_step_durations_failures_and_bytes_are_exported(
-    redis_client, redis_url, database_url, media_root, tmp_path, corpus
-):
+def test_step_durations_failures_and_bytes_are_exported(redis_client, worker_env, media_root, tmp_path, corpus):
     port = free_port()
     env = {
-        "REDIS_URL": redis_url,
-        "BROKER_URL": redis_url,
-        "DATABASE_URL": database_url,
-        "MEDIA_ROOT": str(media_root),
+        **worker_env,
         "IMAGEPIPE_PROMETHEUS": "1",
         "dramatiq_prom_port": str(port),
         "dramatiq_prom_db": str(tmp_path / "prometheus"),

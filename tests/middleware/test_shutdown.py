@@ -24,17 +24,14 @@ def wait_until(condition, timeout_s, what):
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("target", ["master", "process group"])
 def test_sigterm_interrupts_a_60s_job_after_5s_and_the_next_worker_completes_it(
-    redis_client, redis_url, database_url, media_root, tmp_path, target
+    redis_client, worker_env, media_root, tmp_path, target
 ):
     """SIGTERM to the master, or to every process as a Procfile platform does (the children
     then get it twice): out within 7 s, the job requeued and completed once by the next worker."""
     marker = tmp_path / "slow"
     marker.touch()
     env = {
-        "REDIS_URL": redis_url,
-        "BROKER_URL": redis_url,
-        "DATABASE_URL": database_url,
-        "MEDIA_ROOT": str(media_root),
+        **worker_env,
         "IMAGEPIPE_SHUTDOWN_TIMEOUT_S": "5",
         "IMAGEPIPE_TEST_SLOW_MARKER": str(marker),
     }

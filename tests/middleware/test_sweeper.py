@@ -61,14 +61,11 @@ def test_zero_turns_it_off():
 
 
 @pytest.mark.timeout(90)
-def test_a_worker_recovers_an_image_whose_message_was_lost(redis_client, redis_url, database_url, media_root, tmp_path):
+def test_a_worker_recovers_an_image_whose_message_was_lost(redis_client, worker_env, media_root, tmp_path):
     # given: an image whose ingest message was lost with its worker
     image = lose_ingest(media_root, tmp_path)
     env = {
-        "REDIS_URL": redis_url,
-        "BROKER_URL": redis_url,
-        "DATABASE_URL": database_url,
-        "MEDIA_ROOT": str(media_root),
+        **worker_env,
         "IMAGEPIPE_WIDTHS": "320",
         "IMAGEPIPE_FORMATS": "webp",
         "IMAGEPIPE_SWEEP_INTERVAL_S": "0.5",

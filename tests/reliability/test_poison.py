@@ -69,13 +69,10 @@ def _epoch(naive_utc):
 
 @pytest.mark.timeout(120)
 def test_a_message_that_kills_its_process_fails_after_3_deliveries_and_the_worker_survives(
-    redis_client, redis_url, database_url, media_root, tmp_path
+    redis_client, worker_env, media_root, tmp_path
 ):
     env = {
-        "REDIS_URL": redis_url,
-        "BROKER_URL": redis_url,
-        "DATABASE_URL": database_url,
-        "MEDIA_ROOT": str(media_root),
+        **worker_env,
         "IMAGEPIPE_WIDTHS": "320",
         "IMAGEPIPE_FORMATS": "webp",
         **({} if os.environ.get("IMAGEPIPE_TEST_BROKER_DEFAULTS") else FAST_BROKER_ENV),
