@@ -14,6 +14,8 @@ from dramatiq.middleware import MiddlewareError, SkipMessage
 
 from imagepipe.errors import ImagePipeError
 
+from .requeue import enqueue_again
+
 SCRIPT = (Path(__file__).parent / "rate_limit.lua").read_text()
 PERIODS_MS = {"s": 1_000, "m": 60_000, "h": 3_600_000}
 KEY_PREFIX = "imagepipe:rate:"
@@ -138,8 +140,7 @@ class RateLimits(dramatiq.Middleware):
     def _defer(self, broker, message, slot, remaining):
         """Enqueue the message again to arrive inside its waiting window before ``slot``."""
         delay_ms = int(remaining - self.max_wait_ms + self.jitter_ms + random.randint(0, self.jitter_ms))
-        options = {key: value for key, value in message.options.items() if key != "eta"}
-        broker.enqueue(message._message.copy(options={**options, SLOT_OPTION: slot}), delay=delay_ms)
+        enqueue_again(broker, message, delay=delay_ms, **{SLOT_OPTION: slot})
         self.logger.debug("Throttled %s of %s for %d ms.", message.message_id, message.actor_name, remaining)
         if self.on_throttle:
             self.on_throttle(message, int(remaining))

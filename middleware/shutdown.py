@@ -10,6 +10,8 @@ from dramatiq.threading import Interrupt, raise_thread_exception
 
 from imagepipe.settings import DEFAULT_SHUTDOWN_TIMEOUT_S
 
+from .requeue import enqueue_again
+
 #: How often the shutdown watcher looks at the running jobs (seconds).
 POLL_INTERVAL_S = 0.05
 #: A SIGTERM this soon after the first is the same stop asked twice, not a demand to die now.
@@ -65,8 +67,7 @@ class ShutdownTimeouts(dramatiq.Middleware):
         with self._lock:
             self._running.pop(threading.get_ident(), None)
         if isinstance(exception, JobInterrupted):
-            options = {k: v for k, v in message.options.items() if k not in ("eta", "traceback")}
-            broker.enqueue(message._message.copy(options=options))
+            enqueue_again(broker, message)
             self.logger.warning("Requeued message %s after its shutdown timeout.", message.message_id)
             if self.on_interrupt:
                 self.on_interrupt(message)

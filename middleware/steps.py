@@ -9,6 +9,8 @@ from imagepipe.errors import PermanentError
 from imagepipe.settings import DEFAULT_MAX_DELIVERIES
 from models import Image, fail_step, finish_step, record_step_error, start_step, unended_attempts
 
+from .requeue import enqueue_again
+
 #: The reason stored when a middleware (AgeLimit) fails a message without running it.
 SKIPPED_REASON = "the message expired before it could run (max_age)"
 #: When the database refuses to record a finished step, the message runs again after this.
@@ -109,8 +111,7 @@ class StepTracking(dramatiq.Middleware):
             # (its work is idempotent); a failed message is in the dead letters already.
             self.logger.exception("Could not record %s of image %s.", step, image_id)
             if not message.failed:
-                options = {k: v for k, v in message.options.items() if k not in ("eta", "traceback")}
-                broker.enqueue(message._message.copy(options=options), delay=RECORD_RETRY_DELAY_MS)
+                enqueue_again(broker, message, delay=RECORD_RETRY_DELAY_MS)
 
     def after_skip_message(self, broker, message):
         step = self._step(broker, message)
