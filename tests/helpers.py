@@ -1,6 +1,8 @@
 """Small helpers the tests share."""
 
+import datetime
 import shutil
+import time
 from pathlib import Path
 
 from imagepipe.cli.process import wait_for
@@ -46,3 +48,22 @@ def middleware_broker(redis_url, database_url, *, max_retries=2, backoff_ms=10, 
     )
     broker.emit_after("process_boot")
     return broker
+
+
+def busiest_window(times, seconds=1.0):
+    """The most of ``times`` (seconds) that fall in any window of ``seconds``."""
+    times = sorted(times)
+    return max((sum(1 for t in times[i:] if t < start + seconds) for i, start in enumerate(times)), default=0)
+
+
+def wait_until(condition, timeout_s, what):
+    """Poll ``condition`` every 50 ms; fail the test if it is still false after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what() if callable(what) else what}"
+        time.sleep(0.05)
+
+
+def epoch(naive_utc):
+    """Unix seconds of a naive UTC datetime as the models store them."""
+    return naive_utc.replace(tzinfo=datetime.UTC).timestamp()

@@ -1,70 +1,15 @@
 """A message that kills its own process, under the real `dramatiq` runner restarted by a supervisor:
 it fails for good after 3 deliveries, with one dead letter, and the worker goes on serving."""
 
-import datetime
-import os
 import statistics
-import subprocess
-import threading
-import time
 
 import pytest
 
 from imagepipe.samples import make_photo, save_jpeg
-from imagepipe.worker_process import start_worker, stop_worker
 from models import DeadLetter, Image, Step, register_image
-from tests.helpers import finish, submit
+from tests.helpers import epoch, finish, submit, wait_until
+from tests.reliability.supervision import Supervisor, broker_env
 from tests.worker_app import POISON_DELIVERIES_KEY, POISON_STEP, crashing_decode
-
-#: Shorter than the 10 s default so three kill/redelivery cycles fit the test's budget; set
-#: IMAGEPIPE_TEST_BROKER_DEFAULTS=1 to measure with the production defaults instead.
-FAST_BROKER_ENV = {"IMAGEPIPE_BROKER_HEARTBEAT_TIMEOUT_MS": "3000", "IMAGEPIPE_BROKER_MAINTENANCE_CHANCE": "100000"}
-
-
-class Supervisor:
-    """Restarts `dramatiq tests.worker_app` whenever it exits, as a platform would."""
-
-    def __init__(self, env):
-        self.env = env
-        self.masters = []
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def start(self):
-        self._thread.start()
-        return self
-
-    def _run(self):
-        while not self._stopping.is_set():
-            master = start_worker(
-                self.env,
-                module="tests.worker_app",
-                processes=1,
-                threads=1,
-                cwd=os.getcwd(),
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            self.masters.append(master)
-            while master.poll() is None and not self._stopping.is_set():
-                time.sleep(0.05)
-
-    def stop(self):
-        self._stopping.set()
-        self._thread.join(timeout=10)
-        for master in self.masters:
-            stop_worker(master)
-
-
-def wait_until(condition, timeout_s, what):
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
-
-
-def _epoch(naive_utc):
-    return naive_utc.replace(tzinfo=datetime.UTC).timestamp()
 
 
 @pytest.mark.timeout(120)
@@ -75,7 +20,7 @@ def test_a_message_that_kills_its_process_fails_after_3_deliveries_and_the_worke
         **worker_env,
         "IMAGEPIPE_WIDTHS": "320",
         "IMAGEPIPE_FORMATS": "webp",
-        **({} if os.environ.get("IMAGEPIPE_TEST_BROKER_DEFAULTS") else FAST_BROKER_ENV),
+        **broker_env(),
     }
     # given: an image whose (test-only) poison step kills its process on every delivery
     poison = register_image("tests/poison.jpg", "poison.jpg")
@@ -86,13 +31,13 @@ def test_a_message_that_kills_its_process_fails_after_3_deliveries_and_the_worke
 
         # when: the worker dies under it, is restarted, and the broker redelivers it
         wait_until(lambda: Image.get_by_id(poison.id).status == Image.FAILED, 90, "the poison image to fail")
-        survivor = supervisor.masters[-1]
+        survivor = supervisor.master
 
         # then: the next good image completes on the same worker
         good_id = submit(media_root, save_jpeg(make_photo(400, 300, seed=3), tmp_path / "good.jpg"))
         good = finish([good_id], timeout_s=60)[good_id]
         assert good.status == Image.COMPLETED, good.error
-        assert supervisor.masters[-1] is survivor and survivor.poll() is None
+        assert supervisor.master is survivor and survivor.poll() is None
     finally:
         supervisor.stop()
 
@@ -109,6 +54,10 @@ def test_a_message_that_kills_its_process_fails_after_3_deliveries_and_the_worke
 
     # the figure: from each kill (the moment the actor exits) to the next delivery, the last
     # one being the refused delivery that dead-lettered the message
-    redelivered = deliveries[1:] + [_epoch(dead_letters[0].failed_at)]
+    redelivered = deliveries[1:] + [epoch(dead_letters[0].failed_at)]
     gaps = [after - before for before, after in zip(deliveries, redelivered, strict=True)]
-    print(f"kill -> redelivery: p50 {statistics.median(gaps):.2f}s, each {', '.join(f'{g:.2f}' for g in gaps)}s")
+    print(
+        f"FIGURE fault5: a message that kills its process failed after {len(deliveries)} deliveries, "
+        f"{len(supervisor.masters) - 1} restarts; kill -> redelivery p50 {statistics.median(gaps):.1f}s "
+        f"({', '.join(f'{g:.1f}' for g in gaps)}s)"
+    )

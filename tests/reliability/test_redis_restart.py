@@ -13,11 +13,9 @@ from imagepipe.redis_server import PrivateRedis
 from imagepipe.samples import make_photo, save_jpeg
 from imagepipe.worker_process import start_worker, stop_worker
 from models import Image, Step, bind_database, migrate_schema
+from tests.reliability.supervision import broker_env
 
 IMAGES_PER_ROUND = 4
-#: Kill-to-redelivery of what a worker held during the outage: the broker heartbeat (3 s here)
-#: plus a maintenance run; see README, "Recovering from crashed workers".
-BROKER_ENV = {"IMAGEPIPE_BROKER_HEARTBEAT_TIMEOUT_MS": "3000", "IMAGEPIPE_BROKER_MAINTENANCE_CHANCE": "100000"}
 
 
 def send(paths, env):
@@ -57,7 +55,7 @@ def test_three_redis_restarts_one_a_crash_lose_no_image(tmp_path, media_root):
         "DATABASE_URL": database_url,
         "MEDIA_ROOT": str(media_root),
         "IMAGEPIPE_RATE_LIMITS": "embed=2/s",  # so that delayed messages wait in Redis
-        **BROKER_ENV,
+        **broker_env(),  # what a worker held during the outage comes back after its heartbeat
     }
     worker = start_worker(env, processes=2, threads=2, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     photos = [save_jpeg(make_photo(320, 240, seed=n), tmp_path / f"p{n}.jpg") for n in range(IMAGES_PER_ROUND * 3)]
@@ -79,7 +77,10 @@ def test_three_redis_restarts_one_a_crash_lose_no_image(tmp_path, media_root):
         stop_worker(worker)
         redis.stop()
 
-    print("an image completed this long after each restart (s):", ", ".join(f"{s:.1f}" for s in resumed_after))
+    print(
+        f"FIGURE fault2: {len(sent)} images across 3 Redis restarts (one SIGKILL); a new image completed "
+        f"{', '.join(f'{s:.1f}' for s in resumed_after)}s after each restart"
+    )
     assert ended, f"not finished: {unfinished_steps(sent)}"
     assert Image.select().where(Image.id.in_(sent), Image.status == Image.COMPLETED).count() == len(sent)
     assert max(resumed_after) < 10

@@ -1,4 +1,4 @@
-"""ShutdownTimeouts under the real `dramatiq` runner: SIGTERM never loses a job or overruns."""
+"""SIGTERM under the real `dramatiq` runner (ShutdownTimeouts): no job lost, no overrun."""
 
 import os
 import signal
@@ -10,15 +10,8 @@ import pytest
 from imagepipe.samples import make_photo, save_jpeg
 from imagepipe.worker_process import start_worker, stop_worker
 from models import Image, Step
-from tests.helpers import finish, submit
+from tests.helpers import finish, submit, wait_until
 from tests.worker_app import SLOW_STARTS_KEY
-
-
-def wait_until(condition, timeout_s, what):
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
 
 
 @pytest.mark.timeout(120)
@@ -61,7 +54,7 @@ def test_sigterm_interrupts_a_60s_job_after_5s_and_the_next_worker_completes_it(
         stop_worker(first)
 
     # then: the whole process tree is gone within 7 s, and the job is back on the queue
-    print(f"worker exited {exited_after:.2f}s after SIGTERM to the {target}")
+    print(f"FIGURE fault3: the worker exited {exited_after:.1f}s after SIGTERM to the {target} (shutdown timeout 5 s)")
     assert exited_after < 7, f"took {exited_after:.1f}s"
     assert first.returncode == 0
     assert Image.get_by_id(image_id).status == "processing"

@@ -1,0 +1,61 @@
+"""Running `dramatiq` as a platform does: restarted whenever it exits, for the fault tests."""
+
+import os
+import subprocess
+import threading
+import time
+
+from imagepipe.worker_process import start_worker, stop_worker
+
+#: Faster than the 10 s / 2 % defaults, so that several kill/redelivery cycles fit a test's
+#: budget; IMAGEPIPE_TEST_BROKER_DEFAULTS=1 measures with the production defaults instead.
+FAST_BROKER_ENV = {"IMAGEPIPE_BROKER_HEARTBEAT_TIMEOUT_MS": "3000", "IMAGEPIPE_BROKER_MAINTENANCE_CHANCE": "100000"}
+
+
+def broker_env():
+    """The broker settings the fault tests run with (see FAST_BROKER_ENV)."""
+    return {} if os.environ.get("IMAGEPIPE_TEST_BROKER_DEFAULTS") else dict(FAST_BROKER_ENV)
+
+
+def child_pids(pid):
+    """The direct children of process ``pid`` (empty once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as children:
+            return [int(child) for child in children.read().split()]
+    except FileNotFoundError:
+        return []
+
+
+class Supervisor:
+    """Restarts `dramatiq <module>` whenever it exits, as a platform restarts a crashed dyno."""
+
+    def __init__(self, env, *, module="tests.worker_app", processes=1, threads=1, extra_args=()):
+        self.env = env
+        self.options = {"module": module, "processes": processes, "threads": threads, "extra_args": extra_args}
+        self.masters = []
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self):
+        self._thread.start()
+        return self
+
+    @property
+    def master(self):
+        """The main process started last."""
+        return self.masters[-1] if self.masters else None
+
+    def _run(self):
+        while not self._stopping.is_set():
+            master = start_worker(
+                self.env, cwd=os.getcwd(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **self.options
+            )
+            self.masters.append(master)
+            while master.poll() is None and not self._stopping.is_set():
+                time.sleep(0.05)
+
+    def stop(self):
+        self._stopping.set()
+        self._thread.join(timeout=10)
+        for master in self.masters:
+            stop_worker(master)
