@@ -9,6 +9,7 @@ from pathlib import Path
 
 import dramatiq
 import redis
+from dramatiq.errors import BrokerError
 from dramatiq.logging import get_logger
 from dramatiq.middleware import MiddlewareError, SkipMessage
 
@@ -26,6 +27,9 @@ REDIS_TIMEOUT_S = 1.0
 DEFAULT_MAX_WAIT_MS = 500
 DEFAULT_GUARD_MS = 50
 DEFAULT_JITTER_MS = 50
+#: While the limiter's Redis is unreachable: how long a message goes back to the delay queue
+#: for, or, when the broker cannot take it either, how long its thread waits between tries (ms).
+OUTAGE_RETRY_MS = 500
 #: Consecutive slots are at least period / (limit * BURST_SPREAD) apart: a full window's burst
 #: is spread over half the period instead of starting all at one instant.
 BURST_SPREAD = 2
@@ -66,8 +70,14 @@ class RateLimits(dramatiq.Middleware):
     Actors sharing a budget name the same ``rate_limit_key`` (default: the actor's name).
     ``overrides`` (actor name -> limit or ``"off"``, from settings) beat the actor's own.
 
-    When Redis cannot be reached the message runs (fail open) and a warning is logged: blocking
-    every job on the limiter's health would turn a Redis blip into an outage.
+    When the limiter's Redis cannot be reached a limited message does not run (fail closed: a
+    limit is a promise to someone else's API, and a Redis restart must not break it). It goes
+    back to the delay queue for ``OUTAGE_RETRY_MS``, freeing its thread for unlimited work; when
+    the broker cannot take it either (one Redis for both, the usual set-up), it waits in its
+    thread and tries again. The same holds for a deferral the broker refuses: the message
+    already owns its slot, so it waits for it in its thread. A warning is logged either way.
+    The slots live in Redis: a Redis that loses its data on restart (no AOF) forgets the
+    slots of the last period, so the window around the restart may see up to twice the limit.
 
     Parameters:
       redis_url(str): the Redis that holds the limits.
@@ -124,26 +134,43 @@ class RateLimits(dramatiq.Middleware):
             if slot is None or now_ms() - slot > self.guard_ms:
                 # No slot yet, or too late for it (a slow delivery, a thread that woke late):
                 # starting now could crowd a window, so take the next free slot instead.
-                try:
-                    slot = self._reserve(key, limit, f"{message.message_id}:{uuid.uuid4().hex[:8]}")
-                except redis.RedisError as error:
-                    self.logger.warning("Rate limiter unavailable, letting %s run: %s", message.message_id, error)
-                    return
+                slot = self._reserve_or_hold(broker, message, key, limit)
             remaining = slot - now_ms()
-            if remaining > self.max_wait_ms:
-                self._defer(broker, message, slot, remaining)
+            if remaining > self.max_wait_ms and self._deferred(broker, message, slot, remaining):
                 raise SkipMessage()
             if remaining <= 0:
                 return
             time.sleep(remaining / 1000)
 
-    def _defer(self, broker, message, slot, remaining):
-        """Enqueue the message again to arrive inside its waiting window before ``slot``."""
+    def _reserve_or_hold(self, broker, message, key, limit):
+        """A slot for ``message``; while the limiter's Redis is down the message never runs."""
+        while True:
+            try:
+                return self._reserve(key, limit, f"{message.message_id}:{uuid.uuid4().hex[:8]}")
+            except redis.RedisError as error:
+                self.logger.warning("Rate limiter unavailable, holding %s back: %s", message.message_id, error)
+            if self._sent_again(broker, message, OUTAGE_RETRY_MS):
+                raise SkipMessage()
+            time.sleep(OUTAGE_RETRY_MS / 1000)
+
+    def _deferred(self, broker, message, slot, remaining):
+        """Enqueue the message again to arrive inside its waiting window before ``slot``;
+        False when the broker refused it, and the message must wait for its slot here."""
         delay_ms = int(remaining - self.max_wait_ms + self.jitter_ms + random.randint(0, self.jitter_ms))
-        enqueue_again(broker, message, delay=delay_ms, **{SLOT_OPTION: slot})
+        if not self._sent_again(broker, message, delay_ms, **{SLOT_OPTION: slot}):
+            return False
         self.logger.debug("Throttled %s of %s for %d ms.", message.message_id, message.actor_name, remaining)
         if self.on_throttle:
             self.on_throttle(message, int(remaining))
+        return True
+
+    def _sent_again(self, broker, message, delay_ms, **options):
+        try:
+            enqueue_again(broker, message, delay=delay_ms, **options)
+            return True
+        except (BrokerError, redis.RedisError) as error:
+            self.logger.warning("Broker unavailable, %s waits in its thread: %s", message.message_id, error)
+            return False
 
     def _reserve(self, key, limit, member):
         if self._script is None:

@@ -19,18 +19,19 @@ RATE_LIMIT_QUEUE = "tests"
 
 @functools.cache
 def _redis():
-    return redis.Redis.from_url(os.environ["REDIS_URL"])
+    """Where probes record: the test's own Redis, which stays up while the broker's restarts."""
+    return redis.Redis.from_url(os.environ.get("IMAGEPIPE_TEST_PROBE_REDIS_URL") or os.environ["REDIS_URL"])
 
 
 @dramatiq.actor(queue_name=RATE_LIMIT_QUEUE, rate_limit="20/s", max_retries=0)
 def rate_probe(n):
-    """Record when this message started (wall clock, shared by every process on the host)."""
-    _redis().rpush(STARTS_KEY, f"{time.time():.6f}")
+    """Record when message ``n`` started (wall clock, shared by every process on the host)."""
+    _redis().rpush(STARTS_KEY, f"{time.time():.6f} {n}")
 
 
 SLOW_STARTS_KEY = "tests:slow-starts"
 #: While this file exists, the metadata step of the pipeline takes 60 s (in Python, so it can
-#: be interrupted); tests/middleware/test_shutdown.py creates and removes it.
+#: be interrupted); tests/reliability/test_sigterm.py creates and removes it.
 SLOW_MARKER = os.environ.get("IMAGEPIPE_TEST_SLOW_MARKER")
 
 if SLOW_MARKER:

@@ -9,9 +9,11 @@ import pytest
 from dramatiq.brokers.redis import RedisBroker
 
 from imagepipe.event_stream import decode
+from imagepipe.redis_server import PrivateRedis
 from imagepipe.worker_process import start_worker, stop_worker
 from middleware import RateLimits
 from middleware.rate_limit import InvalidRateLimit, parse_rate
+from tests.helpers import busiest_window
 from tests.worker_app import STARTS_KEY, rate_probe
 
 
@@ -77,22 +79,30 @@ def test_over_the_limit_messages_are_delayed_not_failed(redis_client, redis_url)
     assert len({m.message_id for m in messages}) == 6
 
 
-def test_an_unreachable_limiter_lets_messages_through(redis_client, redis_url, caplog):
-    """Fail open: with the limiter's Redis down every message still runs, and a warning says so."""
+def test_an_unreachable_limiter_holds_messages_back_until_it_is_back(redis_client, redis_url, caplog):
+    """Fail closed: while the limiter's Redis is down nothing limited starts and nothing fails;
+    the messages wait in the delay queue and run once it is back."""
     starts = []
-    broker, probe = limited_broker(redis_url, "redis://127.0.0.1:1/0", starts, rate="1/m")
-    worker = dramatiq.Worker(broker, worker_timeout=50, worker_threads=2)
-    worker.start()
-    try:
-        for n in range(3):
-            probe.send(n)
-        broker.join(probe.queue_name, timeout=10_000)
-        worker.join()
-    finally:
-        worker.stop()
+    with PrivateRedis() as limiter:
+        broker, probe = limited_broker(redis_url, limiter.url, starts, rate="3/s")
+        limiter.halt()
+        worker = dramatiq.Worker(broker, worker_timeout=50, worker_threads=2)
+        worker.start()
+        try:
+            for n in range(3):
+                probe.send(n)
+            time.sleep(1.5)
+            started_while_down = len(starts)
+            limiter.start()
+            broker.join(probe.queue_name, timeout=10_000)
+            worker.join()
+        finally:
+            worker.stop()
 
-    assert len(starts) == 3
-    assert "Rate limiter unavailable" in caplog.text
+    assert started_while_down == 0
+    assert sorted(n for n, _ in starts) == [0, 1, 2]
+    assert redis_client.llen(f"dramatiq:{probe.queue_name}.XQ") == 0
+    assert "Rate limiter unavailable, holding" in caplog.text
 
 
 @pytest.mark.timeout(90)
@@ -121,12 +131,12 @@ def test_20_per_second_holds_across_2_processes_x_8_threads(redis_client, redis_
     finally:
         stop_worker(worker)
 
-    starts = sorted(float(t) for t in redis_client.lrange(STARTS_KEY, 0, -1))
+    starts = sorted(float(entry.split()[0]) for entry in redis_client.lrange(STARTS_KEY, 0, -1))
     events = [decode(fields)["type"] for _, fields in redis_client.xrange("imagepipe:events")]
     assert len(starts) == 300
     assert events.count("job-throttled") >= 200  # delayed, each with an event...
     assert "job-failed" not in events and "job-retrying" not in events  # ...never failed or retried
-    busiest = max(sum(1 for t in starts[i:] if t < start + 1.0) for i, start in enumerate(starts))
+    busiest = busiest_window(starts)
     print(f"busiest 1 s window: {busiest} starts; all started {starts[-1] - started:.2f}s after the first send")
     assert busiest <= 20
     assert finished - started <= 1.15 * 15, f"took {finished - started:.1f}s"
