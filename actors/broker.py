@@ -15,6 +15,7 @@ from middleware import (
     SentryTags,
     ShutdownTimeouts,
     StepTracking,
+    StopWhenOrphaned,
     Sweeper,
     WorkerHealth,
 )
@@ -27,6 +28,7 @@ def build_middleware(settings):
 
     * DatabaseConnections is first: it opens the connection before anyone needs it and
       closes it after everyone is done. WorkerHealth counts every message that runs.
+      StopWhenOrphaned only watches the main process, from a thread of its own.
       Sweeper only runs a background thread (one process at a time re-sends stuck steps);
       it is after DatabaseConnections, whose after_process_boot binds the database it reads.
     * MessageSizeLimit refuses an oversized message before anything else looks at it.
@@ -51,6 +53,7 @@ def build_middleware(settings):
     middleware = [
         DatabaseConnections(database_url=settings.database_url),
         WorkerHealth(redis_url=settings.redis_url, interval_s=settings.heartbeat_interval_s),
+        StopWhenOrphaned(),
         Sweeper(
             redis_url=settings.redis_url, interval_s=settings.sweep_interval_s, deadline_s=settings.sweep_deadline_s
         ),

@@ -5,6 +5,7 @@ from .dead_letters import DeadLetters
 from .events import EventPublisher
 from .health import WorkerHealth
 from .message_size import MessageSizeLimit
+from .orphans import StopWhenOrphaned
 from .rate_limit import RateLimits
 from .retries import PipelineRetries
 from .sentry_tags import SentryTags
@@ -21,6 +22,7 @@ __all__ = [
     "RateLimits",
     "SentryTags",
     "ShutdownTimeouts",
+    "StopWhenOrphaned",
     "StepTracking",
     "Sweeper",
     "WorkerHealth",

@@ -22,7 +22,7 @@ REDIS_TIMEOUT_S = 1.0
 
 class WorkerHealth(dramatiq.Middleware):
     """Each worker process writes a heartbeat every ``interval_s`` seconds: uptime, jobs active,
-    processed and failed (attempts that raised), and its queues. A heartbeat that cannot be
+    processed and failed (attempts that raised), its queues and broker id. A heartbeat that cannot be
     written is logged once and tried again next time; it never affects a job.
 
     Parameters:
@@ -44,6 +44,8 @@ class WorkerHealth(dramatiq.Middleware):
         self.name = f"{socket.gethostname()}:{os.getpid()}"
         self.started = time.time()
         self.queues = sorted(worker.consumers)
+        # Dramatiq's Redis broker names its heartbeat and ack sets by this id, not by pid.
+        self.broker_id = getattr(broker, "broker_id", "")
         self.client = redis.Redis.from_url(
             self.redis_url, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S
         )
@@ -87,6 +89,7 @@ class WorkerHealth(dramatiq.Middleware):
             "last_seen": now,
             "interval": self.interval_s,
             "queues": ",".join(self.queues),
+            "broker_id": self.broker_id,
         }
         key = WORKER_KEY_PREFIX + self.name
         try:
@@ -123,6 +126,7 @@ def read_workers(client, now=None):
                 "processed": int(fields["processed"]),
                 "failed": int(fields["failed"]),
                 "queues": fields["queues"].split(",") if fields["queues"] else [],
+                "broker_id": fields.get("broker_id", ""),
                 "age_s": age,
                 "stale": age > STALE_AFTER_INTERVALS * float(fields["interval"]),
             }

@@ -11,6 +11,7 @@ from dramatiq.threading import Interrupt, raise_thread_exception
 from imagepipe.settings import DEFAULT_SHUTDOWN_TIMEOUT_S
 
 from .requeue import enqueue_again
+from .runner import in_runner_process
 
 #: How often the shutdown watcher looks at the running jobs (seconds).
 POLL_INTERVAL_S = 0.05
@@ -77,9 +78,9 @@ class ShutdownTimeouts(dramatiq.Middleware):
             self._running.pop(threading.get_ident(), None)
 
     def after_worker_boot(self, broker, worker):
+        if not in_runner_process():
+            return  # an embedded Worker: its signals belong to its host program
         dramatiq_handler = signal.getsignal(signal.SIGTERM)
-        if threading.current_thread() is not threading.main_thread() or not callable(dramatiq_handler):
-            return  # not a `dramatiq` worker process (an embedded Worker): leave signals alone
 
         def on_sigterm(signum, frame):
             first = self._shutdown_started is None
