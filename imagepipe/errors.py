@@ -49,6 +49,10 @@ class TruncatedImage(CorruptImage):
     """The file ends before its image data does."""
 
 
+class HiddenPayload(PermanentError):
+    """The file is an image and another kind of file too (a ZIP, a PDF, HTML or script)."""
+
+
 class PixelLimitExceeded(PermanentError):
     """The image has more pixels than the configured limit (or is a decompression bomb)."""
 

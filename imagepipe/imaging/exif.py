@@ -67,6 +67,15 @@ def camera_fields(image):
     }
 
 
+def entries(image):
+    """Every (tag, value) of ``image``'s primary EXIF directory (IFD0) that can be read."""
+    directory = _exif(image)
+    for tag in list(directory):
+        value = _get(directory, tag)
+        if value is not None:
+            yield tag, value
+
+
 def _exif(image):
     try:
         return image.getexif()

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
-from imagepipe.errors import CorruptImage, EmptyFile, FileTooLarge, SourceRejected, TransientError
-from imagepipe.imaging import exif, failures, gif, heif, jpeg
+from imagepipe.errors import CorruptImage, EmptyFile, FileTooLarge, HiddenPayload, SourceRejected, TransientError
+from imagepipe.imaging import consistency, exif, failures, gif, heif, jpeg, png, polyglot
 from imagepipe.imaging.colorspace import to_srgb
 from imagepipe.imaging.modes import to_8bit
 
@@ -28,6 +28,8 @@ logger = logging.getLogger(__name__)
 ALLOWED_FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "TIFF", "BMP", "AVIF") + (("HEIF",) if heif.INSTALLED else ())
 
 _PREFIX_BYTES = 64
+# Damage that a format's decoder hides (it decodes "successfully"), found in the file's bytes.
+_DATA_CHECKS = {"JPEG": jpeg.find_damage, "PNG": png.find_damage}
 _CHECK_SCALE = 8
 _HASH_CHUNK_BYTES = 1 << 20
 # warnings.catch_warnings swaps process-wide state; worker threads must not interleave it.
@@ -52,15 +54,20 @@ def inspect_file(path, *, max_pixels, max_file_bytes):
 
     The first frame is decoded completely but cheaply (a JPEG at 1/8 scale, which still reads
     every byte of its entropy data), so truncated and corrupt files fail here, before any work
-    is queued for them. Raises a PermanentError subclass saying what is wrong.
+    is queued for them, and so do files that decode but are damaged, contradict their own
+    metadata or are another kind of file too. Raises a PermanentError subclass saying what is
+    wrong. Only here: later steps open a file this already passed.
     """
     with open_image(path, max_pixels=max_pixels, max_file_bytes=max_file_bytes) as image:
         fmt, mode, frames = format_name(image), image.mode, getattr(image, "n_frames", 1)
         stored = image.size
+        _check_bytes(path, fmt)
         if fmt == "JPEG":
-            _check_jpeg_scans(path)  # only here: later steps open a file this already passed
             image.draft(None, (max(1, stored[0] // _CHECK_SCALE), max(1, stored[1] // _CHECK_SCALE)))
         image.load()
+        contradiction = consistency.find_contradiction(image, stored)
+        if contradiction:
+            raise CorruptImage(f"corrupt {fmt} metadata: {contradiction}")
         width, height = exif.displayed_size(stored, exif.orientation(image))
     digest, size = _sha256(Path(path))
     return SourceInfo(format=fmt, width=width, height=height, bytes=size, sha256=digest, mode=mode, frames=frames)
@@ -168,11 +175,16 @@ def _open(fp, prefix, path, max_pixels):
     return image
 
 
-def _check_jpeg_scans(path):
+def _check_bytes(path, fmt):
+    """Refuse a polyglot, then damage that ``fmt``'s decoder would hide."""
+    check = _DATA_CHECKS.get(fmt)
     with open(path, "rb") as fp, mmap.mmap(fp.fileno(), 0, access=mmap.ACCESS_READ) as data:
-        damage = jpeg.find_damage(data)
+        payload = polyglot.find_payload(data)
+        damage = check(data) if check and not payload else None
+    if payload:
+        raise HiddenPayload(f"the file is also {payload}")
     if damage:
-        raise CorruptImage(f"corrupt JPEG data: {damage}")
+        raise CorruptImage(f"corrupt {fmt} data: {damage}")
 
 
 def _sha256(path):

@@ -2,6 +2,7 @@
 
 import io
 import struct
+import zlib
 
 from PIL import Image
 
@@ -70,3 +71,28 @@ def make_rgb_profile(description, red, green, blue, gamma=2.2):
     )
     assert len(header) == 128
     return header + struct.pack(">I", len(tags)) + b"".join(table) + data
+
+
+def png_chunk(kind, data):
+    """One PNG chunk: length, type, data and CRC."""
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def png_bytes(width, height, idat_data, *, colour_type=2):
+    """A PNG of ``width`` x ``height`` 8-bit pixels whose IDAT chunks carry ``idat_data`` (a list)."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, colour_type, 0, 0, 0)
+    chunks = [png_chunk(b"IDAT", data) for data in idat_data]
+    return b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + b"".join(chunks) + png_chunk(b"IEND", b"")
+
+
+def png_header_only(width, height):
+    """A PNG that declares ``width`` x ``height`` pixels but holds almost no data."""
+    return png_bytes(width, height, [zlib.compress(b"\0")])
+
+
+def png_bomb(width, height):
+    """A grey PNG whose every pixel is 0: a few hundred kB that decode to ``width`` x ``height`` bytes."""
+    compressor = zlib.compressobj(9)
+    row = b"\0" * (width + 1)  # filter byte, then the row
+    data = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
+    return png_bytes(width, height, [data], colour_type=0)
