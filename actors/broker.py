@@ -44,7 +44,7 @@ def build_middleware(settings):
       message publishes no job-active.
     """
     events = EventPublisher(
-        redis_url=settings.redis_url,
+        redis_url=settings.events_redis_url,
         stream=settings.events_stream,
         maxlen=settings.events_maxlen,
         timeout_ms=settings.events_timeout_ms,

@@ -42,6 +42,7 @@ class StreamWriter:
     redis-py). A batch that fails is dropped: the first loss is logged as a warning, and the
     recovery at INFO with how many events were lost. At most ``max_pending`` events wait; more
     are dropped the same way. What is pending is flushed at exit (``DEFAULT_FLUSH_TIMEOUT_S``).
+    ``log_totals`` says what a process stored and lost, and how long its round trips took.
 
     The thread and its Redis client start on the first write in each process, so never at
     import and again in a forked child.
@@ -91,6 +92,26 @@ class StreamWriter:
             time.sleep(FLUSH_POLL_S)
         return True
 
+    def log_totals(self):
+        """Log at INFO what this process stored and dropped, and how long its round trips took.
+
+        For a worker's shutdown: one line that shows whether events were lost, and how the
+        round trips (on average, and the slowest) compare with ``timeout_ms``.
+        """
+        if not self._started:
+            return
+        with self._lock:
+            totals = dict(self._totals)
+        logger.info(
+            "Events to %s: %d stored, %d dropped; round trips: %d, %.1f ms on average, the slowest %.1f ms.",
+            self.stream,
+            totals["stored"],
+            totals["dropped"],
+            totals["round_trips"],
+            totals["sending_s"] * 1000 / max(totals["round_trips"], 1),
+            totals["slowest_s"] * 1000,
+        )
+
     def _start(self):
         with self._start_lock:
             if self._started:
@@ -102,6 +123,7 @@ class StreamWriter:
             self._sending = False
             self._lost = 0
             self._failing = False
+            self._totals = {"stored": 0, "dropped": 0, "round_trips": 0, "sending_s": 0.0, "slowest_s": 0.0}
             threading.Thread(target=self._run, name="imagepipe-events", daemon=True).start()
             atexit.register(self.flush)
             self._started = True
@@ -113,6 +135,7 @@ class StreamWriter:
             socket_timeout=timeout_s,
             socket_connect_timeout=timeout_s,
             retry=None,  # one try: a retry would double the time that events wait behind a dead Redis
+            driver_info=None,  # no CLIENT SETINFO round trips on each (re)connect
         )
         append = client.register_script(APPEND_SCRIPT)
         while True:
@@ -128,13 +151,20 @@ class StreamWriter:
             time.sleep(LINGER_S)
             self._sending = True
             batch = [self._pending.popleft() for _ in range(min(BATCH_SIZE, len(self._pending)))]
+            started = time.monotonic()
             error = self._send(append, client, batch)
+            elapsed = time.monotonic() - started
             with self._lock:
+                self._totals["round_trips"] += 1
+                self._totals["sending_s"] += elapsed
+                self._totals["slowest_s"] = max(self._totals["slowest_s"], elapsed)
                 if error is not None:
                     self._lose(len(batch), error)
-                elif self._failing:
-                    logger.info("Publishing events to %s again; %d were lost.", self.stream, self._lost)
-                    self._failing, self._lost = False, 0
+                else:
+                    self._totals["stored"] += len(batch)
+                    if self._failing:
+                        logger.info("Publishing events to %s again; %d were lost.", self.stream, self._lost)
+                        self._failing, self._lost = False, 0
             self._sending = False
 
     def _send(self, append, client, batch):
@@ -148,6 +178,7 @@ class StreamWriter:
     def _lose(self, count, reason):
         """Count dropped events (``_lock`` held); warn at the first of a run of losses."""
         self._lost += count
+        self._totals["dropped"] += count
         if not self._failing:
             self._failing = True
             logger.warning(

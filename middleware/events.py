@@ -149,6 +149,7 @@ class EventPublisher(dramatiq.Middleware):
     def after_worker_shutdown(self, broker, worker):
         # Worker processes end with os._exit (multiprocessing), which skips the writer's atexit.
         self.flush()
+        self.writer.log_totals()
 
     def _end(self, message):
         """Forget the running message; its attempt (unknown if our before hook did not run)."""

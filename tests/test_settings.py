@@ -22,6 +22,12 @@ def test_the_broker_follows_redis_unless_told_otherwise():
     assert Settings.from_env({"REDIS_URL": "redis://r", "BROKER_URL": "amqp://q"}).broker_url == "amqp://q"
 
 
+def test_events_follow_redis_unless_told_otherwise():
+    assert Settings.from_env({"REDIS_URL": "redis://r:1/2"}).events_redis_url == "redis://r:1/2"
+    environ = {"REDIS_URL": "redis://r", "IMAGEPIPE_EVENTS_REDIS_URL": "redis://e:3/4"}
+    assert Settings.from_env(environ).events_redis_url == "redis://e:3/4"
+
+
 def test_lists_and_mappings_are_parsed():
     settings = Settings.from_env({"IMAGEPIPE_WIDTHS": "1024, 640", "IMAGEPIPE_RATE_LIMITS": "embed=10/m, ingest=off"})
 

@@ -52,7 +52,7 @@ def create_app(settings=None, *, bind=True):
         app.state.settings = current = settings or get_settings()
         if bind:
             bind_database(current.database_url)
-        app.state.redis = redis.Redis.from_url(current.redis_url)
+        app.state.redis = redis.Redis.from_url(current.events_redis_url)
         app.state.event_readers = events.event_limiter()
         app.state.page = resources.files(__package__).joinpath("page.html").read_text(encoding="utf-8")
         try:

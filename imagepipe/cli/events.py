@@ -28,7 +28,7 @@ def describe(event):
 
 
 def run(args, settings):
-    client = redis.Redis.from_url(settings.redis_url)
+    client = redis.Redis.from_url(settings.events_redis_url)
     events = read_events(
         client,
         stream=settings.events_stream,

@@ -76,7 +76,7 @@ def enqueue(paths, settings):
 
 def process_and_follow(paths, settings, *, timeout_s, alive=None, out=sys.stdout):
     """Queue ``paths`` and follow them through their events; (image ids, all ended in time)."""
-    with contextlib.closing(redis.Redis.from_url(settings.redis_url)) as events:
+    with contextlib.closing(redis.Redis.from_url(settings.events_redis_url)) as events:
         # Taken before enqueueing, so that reading after it misses none of these images' events.
         since = newest_id(events, settings.events_stream)
         ids = enqueue(paths, settings)

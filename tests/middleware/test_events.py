@@ -2,6 +2,7 @@
 
 import logging
 import os
+import re
 import signal
 import socket
 import time
@@ -310,3 +311,24 @@ def test_jobs_complete_at_full_speed_when_the_event_redis_hangs(
         "Cannot publish events"
     ]
     assert redis_client.xlen("imagepipe:events") == 0
+
+
+def test_at_shutdown_a_worker_logs_what_its_writer_stored_and_dropped_and_how_long_writes_took(
+    redis_client, redis_url, silent_port, caplog
+):
+    stored = EventPublisher(redis_url=redis_url, timeout_ms=TIMEOUT_MS)
+    dropped = EventPublisher(redis_url=f"redis://127.0.0.1:{silent_port}/0", timeout_ms=TIMEOUT_MS)
+    for events in (stored, dropped):
+        publish_and_flush(events)
+        publish_and_flush(events)
+    caplog.clear()  # the warning of the lost events
+
+    with caplog.at_level(logging.INFO, logger="imagepipe.event_writer"):
+        for events in (stored, dropped):
+            events.after_worker_shutdown(None, None)
+
+    pattern = r"Events to imagepipe:events: (\d+) stored, (\d+) dropped; round trips: (\d+), ([\d.]+) ms on average, "
+    totals = [re.match(pattern + r"the slowest ([\d.]+) ms\.$", message).groups() for message in caplog.messages]
+    assert [counts[:3] for counts in totals] == [("2", "0", "2"), ("0", "2", "2")]
+    _, _, _, mean_ms, slowest_ms = map(float, totals[1])
+    assert TIMEOUT_MS <= mean_ms <= slowest_ms < TIMEOUT_MS + SLACK_S * 1000
