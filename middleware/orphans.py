@@ -1,16 +1,21 @@
 """Worker processes that outlive their main process stop themselves."""
 
+import fcntl
+import logging
 import os
 import signal
 import threading
 import time
+from multiprocessing.connection import Connection
 
 import dramatiq
+from dramatiq.compat import StreamablePipe
 from dramatiq.logging import get_logger
 
 from .runner import in_runner_process
 
 POLL_INTERVAL_S = 0.5
+STDERR_FD = 2
 
 
 class StopWhenOrphaned(dramatiq.Middleware):
@@ -20,6 +25,12 @@ class StopWhenOrphaned(dramatiq.Middleware):
     Dramatiq's worker processes do not watch their parent. Without this they would go on taking
     messages, unsupervised and beyond the platform's signals, beside the processes of the main
     process that the platform or supervisor starts next.
+
+    A worker process logs into a pipe that its main process reads. Once that reader is dead the
+    pipe fills up (other processes hold its read end but never read), and every thread that
+    logs then blocks for good: measured, orphans hung for minutes in their shutdown. So the
+    orphan first reads its own pipe and passes the lines on to its stderr, which it inherited
+    from the main process and which goes where the platform collects logs.
     """
 
     def __init__(self):
@@ -32,5 +43,37 @@ class StopWhenOrphaned(dramatiq.Middleware):
     def _watch(self, main_pid):
         while os.getppid() == main_pid:
             time.sleep(POLL_INTERVAL_S)
+        reader = _log_pipe_reader()
+        if reader is not None:
+            threading.Thread(target=_forward_to_stderr, args=(reader,), name="orphan-log", daemon=True).start()
         self.logger.warning("Main process %d is gone: stopping this worker process.", main_pid)
         os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _log_pipe_reader():
+    """The read end of the pipe this process logs into, which it inherited when it was forked."""
+    writers = [h.stream for h in logging.getLogger().handlers if isinstance(getattr(h, "stream", None), StreamablePipe)]
+    if not writers or not os.path.isdir("/proc/self/fd"):
+        return None
+    written = os.fstat(writers[0].fileno())
+    pipe = (written.st_dev, written.st_ino)
+    for fd in map(int, os.listdir("/proc/self/fd")):
+        try:
+            found = os.fstat(fd)
+            same_pipe = (found.st_dev, found.st_ino) == pipe
+            read_only = fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE == os.O_RDONLY
+        except OSError:
+            continue  # the descriptor used for listing the folder, closed since
+        if same_pipe and read_only:
+            return Connection(fd, writable=False)
+    return None
+
+
+def _forward_to_stderr(reader):
+    """Pass what arrives in the log pipe to file descriptor 2: Dramatiq points ``sys.stderr``
+    of a worker process at the pipe itself."""
+    while True:
+        try:
+            os.write(STDERR_FD, reader.recv_bytes())
+        except (EOFError, OSError):
+            return

@@ -5,6 +5,7 @@ assert on start times, interruptions and deliveries across processes.
 """
 
 import functools
+import logging
 import os
 import time
 
@@ -59,3 +60,20 @@ def crashing_decode(image_id):
     """Simulates a segfaulting decoder: record the delivery (time, pid), then kill the process."""
     _redis().rpush(POISON_DELIVERIES_KEY, f"{time.time():.6f} {os.getpid()}")
     os._exit(1)
+
+
+CHATTY_KEY = "tests:chatty"
+
+
+@dramatiq.actor(queue_name="tests-chatty", max_retries=0)
+def chatty(seconds):
+    """Log about 100 KB a second for ``seconds`` (more than a pipe holds), recording the pid
+    when it starts and when it is done."""
+    _redis().rpush(CHATTY_KEY, f"started {os.getpid()}")
+    line = "x" * 1000
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        for _ in range(10):
+            logging.getLogger("tests.chatty").warning(line)
+        time.sleep(0.1)
+    _redis().rpush(CHATTY_KEY, f"done {os.getpid()}")

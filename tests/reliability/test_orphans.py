@@ -2,6 +2,7 @@
 
 import os
 import signal
+import subprocess
 
 import pytest
 
@@ -10,32 +11,69 @@ from imagepipe.worker_process import start_worker, stop_worker
 from models import Image
 from tests.helpers import finish, submit, wait_until
 from tests.reliability.supervision import child_pids
+from tests.worker_app import CHATTY_KEY, chatty
 
 
 def alive(pid):
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(") ", 1)[1][0] != "Z"  # a zombie has exited
+    except FileNotFoundError:
         return False
-    with open(f"/proc/{pid}/stat") as stat:
-        return stat.read().split(") ", 1)[1][0] != "Z"  # a zombie has exited
+
+
+@pytest.fixture
+def orphan_killer():
+    """Kills whatever worker processes a test leaves, so a failed test cannot leave orphans."""
+    left = []
+    yield left
+    for pid in left:
+        if alive(pid):
+            os.kill(pid, signal.SIGKILL)
 
 
 @pytest.mark.timeout(60)
-def test_worker_processes_stop_when_their_main_process_is_killed(worker_env, media_root, tmp_path):
-    main, workers = start_worker(worker_env, processes=2, threads=1), []
+def test_idle_worker_processes_stop_when_their_main_process_is_killed(worker_env, media_root, tmp_path, orphan_killer):
+    main = start_worker(worker_env, processes=2, threads=1)
     try:
         wait_until(lambda: len(child_pids(main.pid)) == 2, 30, "two worker processes")
-        workers = child_pids(main.pid)
+        orphan_killer += child_pids(main.pid)
         image_id = submit(media_root, save_jpeg(make_photo(320, 240), tmp_path / "before.jpg"))
-        assert finish([image_id], timeout_s=30)[image_id].status == Image.COMPLETED  # both booted
+        assert finish([image_id], timeout_s=30)[image_id].status == Image.COMPLETED
 
         os.kill(main.pid, signal.SIGKILL)
         main.wait()
 
-        wait_until(lambda: not any(alive(pid) for pid in workers), 10, "the orphaned worker processes to stop")
+        wait_until(lambda: not any(map(alive, orphan_killer)), 10, "the orphaned worker processes to stop")
     finally:
         stop_worker(main)
-        for pid in workers:
-            if alive(pid):
-                os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.timeout(60)
+def test_a_busy_orphan_finishes_its_job_though_nobody_reads_its_log_pipe(redis_client, worker_env, orphan_killer):
+    """The job logs 300 KB after the main process died: more than the log pipe holds."""
+    main = start_worker(
+        worker_env,
+        module="tests.worker_app",
+        processes=1,
+        threads=1,
+        cwd=os.getcwd(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        chatty.send(3)
+        wait_until(lambda: redis_client.llen(CHATTY_KEY) == 1, 30, "the chatty job to start")
+        orphan_killer += child_pids(main.pid)
+
+        os.kill(main.pid, signal.SIGKILL)
+        main.wait()
+
+        wait_until(lambda: not any(map(alive, orphan_killer)), 15, "the busy orphan to stop")
+    finally:
+        stop_worker(main)
+    worker = orphan_killer[0]
+    assert [entry.decode() for entry in redis_client.lrange(CHATTY_KEY, 0, -1)] == [
+        f"started {worker}",
+        f"done {worker}",
+    ]
