@@ -20,6 +20,9 @@ from middleware import (
     WorkerHealth,
 )
 
+#: How much longer than the shutdown timeout an orphaned worker process may take to stop.
+ORPHAN_EXIT_MARGIN_S = 5
+
 
 def build_middleware(settings):
     """The middleware stack, in order.
@@ -53,7 +56,7 @@ def build_middleware(settings):
     middleware = [
         DatabaseConnections(database_url=settings.database_url),
         WorkerHealth(redis_url=settings.redis_url, interval_s=settings.heartbeat_interval_s),
-        StopWhenOrphaned(),
+        StopWhenOrphaned(exit_after_s=settings.shutdown_timeout_s + ORPHAN_EXIT_MARGIN_S),
         Sweeper(
             redis_url=settings.redis_url, interval_s=settings.sweep_interval_s, deadline_s=settings.sweep_deadline_s
         ),

@@ -2,6 +2,7 @@
 
 import fcntl
 import logging
+import multiprocessing
 import os
 import signal
 import threading
@@ -16,6 +17,7 @@ from .runner import in_runner_process
 
 POLL_INTERVAL_S = 0.5
 STDERR_FD = 2
+DEFAULT_EXIT_AFTER_S = 30
 
 
 class StopWhenOrphaned(dramatiq.Middleware):
@@ -31,14 +33,23 @@ class StopWhenOrphaned(dramatiq.Middleware):
     logs then blocks for good: measured, orphans hung for minutes in their shutdown. So the
     orphan first reads its own pipe and passes the lines on to its stderr, which it inherited
     from the main process and which goes where the platform collects logs.
+
+    An orphan that has not stopped ``exit_after_s`` seconds after its SIGTERM exits at once:
+    one whose main process was killed while it booted can be stuck for good on a lock that
+    process held (seen in the fault suite), with its consumers already running.
+
+    Parameters:
+      exit_after_s(float): the longest an orphan may take to stop; keep it above the
+        shutdown timeout. Default 30.
     """
 
-    def __init__(self):
+    def __init__(self, *, exit_after_s=DEFAULT_EXIT_AFTER_S):
         self.logger = get_logger(__name__, type(self))
+        self.exit_after_s = exit_after_s
 
     def after_worker_boot(self, broker, worker):
         if in_runner_process():
-            threading.Thread(target=self._watch, args=(os.getppid(),), name="orphan-watch", daemon=True).start()
+            threading.Thread(target=self._watch, args=(_main_pid(),), name="orphan-watch", daemon=True).start()
 
     def _watch(self, main_pid):
         while os.getppid() == main_pid:
@@ -48,6 +59,18 @@ class StopWhenOrphaned(dramatiq.Middleware):
             threading.Thread(target=_forward_to_stderr, args=(reader,), name="orphan-log", daemon=True).start()
         self.logger.warning("Main process %d is gone: stopping this worker process.", main_pid)
         os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(self.exit_after_s)
+        # Still here: stuck, e.g. on a lock of the dead main process's (it may have died holding
+        # one while this process booted). What this process holds comes back as a killed one's.
+        os.write(STDERR_FD, f"Worker process {os.getpid()} did not stop in {self.exit_after_s}s: exiting.\n".encode())
+        os._exit(1)
+
+
+def _main_pid():
+    """The pid of the process that forked this one, as recorded at the fork: when the main
+    process is killed while this one boots, ``os.getppid()`` is already someone else's."""
+    parent = multiprocessing.parent_process()
+    return parent.pid if parent is not None else os.getppid()
 
 
 def _log_pipe_reader():

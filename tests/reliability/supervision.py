@@ -26,6 +26,15 @@ def child_pids(pid):
         return []
 
 
+def alive(pid):
+    """Whether process ``pid`` runs (a zombie has exited)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(") ", 1)[1][0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
 class Supervisor:
     """Restarts `dramatiq <module>` whenever it exits, as a platform restarts a crashed dyno."""
 

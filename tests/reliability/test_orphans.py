@@ -10,16 +10,8 @@ from imagepipe.samples import make_photo, save_jpeg
 from imagepipe.worker_process import start_worker, stop_worker
 from models import Image
 from tests.helpers import finish, submit, wait_until
-from tests.reliability.supervision import child_pids
+from tests.reliability.supervision import alive, child_pids
 from tests.worker_app import CHATTY_KEY, chatty
-
-
-def alive(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().split(") ", 1)[1][0] != "Z"  # a zombie has exited
-    except FileNotFoundError:
-        return False
 
 
 @pytest.fixture
@@ -45,6 +37,24 @@ def test_idle_worker_processes_stop_when_their_main_process_is_killed(worker_env
         main.wait()
 
         wait_until(lambda: not any(map(alive, orphan_killer)), 10, "the orphaned worker processes to stop")
+    finally:
+        stop_worker(main)
+
+
+@pytest.mark.timeout(60)
+def test_worker_processes_still_booting_when_their_main_process_is_killed_stop_too(worker_env, orphan_killer):
+    """Killed right after the fork: by the time a worker process has booted, its parent pid
+    is already another process's, so the watch must know the main process from the fork; and
+    a worker process may be stuck for good on a lock the main process held, so it must exit
+    when it has not stopped in time (here 2 s + 5 s)."""
+    main = start_worker({**worker_env, "IMAGEPIPE_SHUTDOWN_TIMEOUT_S": "2"}, processes=2, threads=1)
+    try:
+        wait_until(lambda: child_pids(main.pid), 30, "a worker process")
+        orphan_killer += child_pids(main.pid)
+        os.kill(main.pid, signal.SIGKILL)
+        main.wait()
+
+        wait_until(lambda: not any(map(alive, orphan_killer)), 20, "the orphaned worker processes to stop")
     finally:
         stop_worker(main)
 
