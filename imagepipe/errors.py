@@ -76,3 +76,8 @@ class ImageWorkCrashed(PermanentError):
     def __init__(self, message, *, exitcode):
         super().__init__(message)
         self.exitcode = exitcode
+
+
+class ImageWorkAbandoned(TransientError):
+    """The worker process is exiting and stopped the child that worked on this image: no
+    verdict on the image, so it is worth another attempt."""

@@ -28,7 +28,7 @@ import time
 import traceback
 import weakref
 
-from imagepipe.errors import ImageWorkCrashed, ImageWorkTimedOut
+from imagepipe.errors import ImageWorkAbandoned, ImageWorkCrashed, ImageWorkTimedOut
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +46,7 @@ _EXIT_GRACE_S = 5
 _context = None
 _threads = threading.local()  # each worker thread has its own child: one call at a time
 _children = weakref.WeakSet()  # every child of this process, for _kill_children at exit
+_exiting = threading.Event()  # set by _kill_children: a child that dies now did not crash
 
 
 def _get_context():
@@ -76,6 +77,8 @@ def run_isolated(function, *args, timeout_s, enabled=True, **kwargs):
             ok, payload = child.connection.recv()
         except EOFError:
             child.process.join()
+            if _exiting.is_set():  # killed by _kill_children, not by its image
+                raise ImageWorkAbandoned("the worker process exited during the image work") from None
             raise _crashed(child.process.exitcode) from None
         answered = True
     finally:
@@ -113,7 +116,9 @@ def _thread_child():
 def _kill_children():
     """At exit, before multiprocessing terminates and joins its daemon children: a child still
     busy (its thread abandoned at shutdown) ignores that SIGTERM, and would hang the exit of
-    the worker process until the platform's SIGKILL."""
+    the worker process until the platform's SIGKILL. The thread that waited for such a child
+    gets ImageWorkAbandoned, not a crash that would fail its image for good."""
+    _exiting.set()
     for process in list(_children):
         if process.exitcode is None:
             _kill(process)

@@ -6,7 +6,14 @@ import time
 
 import pytest
 
-from imagepipe.errors import CorruptImage, ImageWorkCrashed, ImageWorkTimedOut, PixelLimitExceeded
+from imagepipe import isolation
+from imagepipe.errors import (
+    CorruptImage,
+    ImageWorkAbandoned,
+    ImageWorkCrashed,
+    ImageWorkTimedOut,
+    PixelLimitExceeded,
+)
 from imagepipe.isolation import run_isolated
 from tests import isolation_probes
 
@@ -80,3 +87,26 @@ def test_keyword_only_error_attributes_survive_the_trip():
 
 def test_disabled_isolation_calls_in_this_process():
     assert run_isolated(isolation_probes.add, 1, 2, timeout_s=0, enabled=False) == (3, os.getpid())
+
+
+def test_a_child_killed_by_the_exiting_worker_is_no_verdict_on_its_image(monkeypatch):
+    """At exit the worker process kills children still at work; their threads must not read
+    that as a decoder crash, which would fail the image for good."""
+    monkeypatch.setattr(isolation, "_exiting", threading.Event())
+    outcome = []
+
+    def call():
+        try:
+            run_isolated(isolation_probes.hang, timeout_s=30)
+        except Exception as error:
+            outcome.append(error)
+
+    thread = threading.Thread(target=call)
+    thread.start()
+    time.sleep(1)  # the child is at work
+
+    isolation._kill_children()
+    thread.join(timeout=10)
+
+    assert len(outcome) == 1 and isinstance(outcome[0], ImageWorkAbandoned), outcome
+    assert not outcome[0].permanent

@@ -22,7 +22,7 @@ IMAGES = 300
 KILLS = 10
 #: The share of kills aimed at the main process rather than one of its worker processes.
 MAIN_PROCESS_SHARE = 0.3
-WIDTHS, FORMATS = (320, 640, 1024), ("webp",)
+WIDTHS, FORMATS = (320, 640, 1024), ("webp", "avif")
 
 
 class RedeliveryClock:
@@ -110,13 +110,13 @@ def test_300_images_survive_10_random_sigkills(redis_client, worker_env, media_r
     }
     photos = [save_jpeg(make_photo(1280, 960, seed=n), tmp_path / f"photo{n}.jpg") for n in range(10)]
     supervisor = Supervisor(env, processes=2, threads=8, extra_args=["--worker-shutdown-timeout", "6500"]).start()
-    clock, kills, killed_mains, workers = RedeliveryClock(redis_client), [], set(), set()
+    clock, kills, workers = RedeliveryClock(redis_client), [], set()
 
-    def ready_to_kill():
+    def work_to_kill():
         clock.look()
         main = supervisor.master
         workers.update(child_pids(main.pid) if main else ())
-        return main and main.pid not in killed_mains and len(child_pids(main.pid)) == 2 and running_steps(image_ids)
+        return main and main.poll() is None and child_pids(main.pid) and running_steps(image_ids)
 
     def state():
         main = supervisor.master
@@ -130,16 +130,17 @@ def test_300_images_survive_10_random_sigkills(redis_client, worker_env, media_r
     try:
         image_ids = [submit(media_root, photos[n % 10], f"kill-{n}.jpg") for n in range(IMAGES)]
         while len(kills) < KILLS:
-            wait_until(
-                ready_to_kill, 60, lambda: f"a restarted worker with work to kill (kill {len(kills) + 1}): {state()}"
-            )
-            time.sleep(rng.uniform(0.3, 1.5))
+            # at random moments, in whatever state the processes are (booting, stopping...)
+            wait_until(work_to_kill, 60, lambda: f"a worker with work to kill (kill {len(kills) + 1}): {state()}")
+            time.sleep(rng.uniform(0.5, 2.0))
             main_pid = supervisor.master.pid
-            victim = main_pid if rng.random() < MAIN_PROCESS_SHARE else rng.choice(child_pids(main_pid))
+            targets = child_pids(main_pid)
+            if not targets:
+                continue  # it exited meanwhile: the supervisor is starting the next one
+            victim = main_pid if rng.random() < MAIN_PROCESS_SHARE else rng.choice(targets)
             running = running_steps(image_ids)
             os.kill(victim, signal.SIGKILL)
             clock.killed(time.time(), victim, running)
-            killed_mains.add(main_pid)  # a worker process's death stops its main process too
             kills.append("main" if victim == main_pid else "worker")
 
         def all_ended():
