@@ -57,7 +57,6 @@ class ShutdownTimeouts(dramatiq.Middleware):
         self._running = {}  # thread id -> (message id, grace period in seconds)
         self._lock = threading.Lock()
         self._shutdown_started = None  # time.monotonic() of the first stop request
-        self._stopped = threading.Event()  # the worker has stopped: nothing left to interrupt
 
     def before_process_message(self, broker, message):
         actor = broker.get_actor(message.actor_name)
@@ -96,9 +95,6 @@ class ShutdownTimeouts(dramatiq.Middleware):
     def before_worker_shutdown(self, broker, worker):
         self._start_grace_period()
 
-    def after_worker_shutdown(self, broker, worker):
-        self._stopped.set()
-
     def _start_grace_period(self):
         if self._shutdown_started is not None:
             return
@@ -106,14 +102,13 @@ class ShutdownTimeouts(dramatiq.Middleware):
         threading.Thread(target=self._interrupt_when_due, args=(self._shutdown_started,), daemon=True).start()
 
     def _interrupt_when_due(self, shutdown_started):
-        """Interrupt each job whose grace period is over, until the worker has stopped: threads
-        take new messages for up to a second after SIGTERM (Dramatiq's stop begins later), and
-        those must not outlive the grace period either."""
         interrupted = set()
-        while not self._stopped.is_set():
+        while True:
             with self._lock:
                 running = dict(self._running)
             pending = {tid: job for tid, job in running.items() if (tid, job[0]) not in interrupted}
+            if not pending:
+                return
             elapsed = time.monotonic() - shutdown_started
             for thread_id, (message_id, timeout) in pending.items():
                 if elapsed >= timeout:

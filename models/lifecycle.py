@@ -59,17 +59,26 @@ def unended_attempts(image_id, name):
 
 
 def finish_step(image_id, name):
-    """Mark a step done; True when this call completed the image (exactly one caller sees it)."""
+    """Mark a step done; True when this call completed the image (exactly one caller sees it).
+
+    One transaction: a process that dies between the two updates must not leave the step done
+    on an image still ``processing``, as nothing would complete it (its message, redelivered,
+    is skipped as done). It writes the image row first, which locks it: finishers of one image
+    take turns, so the last one sees every other step done (under PostgreSQL's read committed,
+    two concurrent transactions would each miss the other's uncommitted step).
+    """
     now = utcnow()
-    Step.update(status=Step.DONE, finished_at=now, error=None).where(
-        Step.image == image_id, Step.name == name
-    ).execute()
-    unfinished = Step.select(Step.image).where(Step.image == image_id, Step.status != Step.DONE)
-    return bool(
-        Image.update(status=Image.COMPLETED, completed_at=now, updated_at=now, error=None)
-        .where(Image.id == image_id, Image.status == Image.PROCESSING, Image.id.not_in(unfinished))
-        .execute()
-    )
+    with database.atomic():
+        Image.update(updated_at=now).where(Image.id == image_id).execute()
+        Step.update(status=Step.DONE, finished_at=now, error=None).where(
+            Step.image == image_id, Step.name == name
+        ).execute()
+        unfinished = Step.select(Step.image).where(Step.image == image_id, Step.status != Step.DONE)
+        return bool(
+            Image.update(status=Image.COMPLETED, completed_at=now, updated_at=now, error=None)
+            .where(Image.id == image_id, Image.status == Image.PROCESSING, Image.id.not_in(unfinished))
+            .execute()
+        )
 
 
 def record_step_error(image_id, name, error):

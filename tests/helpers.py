@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 from imagepipe.cli.process import wait_for
-from models import Image, register_image
+from models import Image, Step, register_image
 
 PIPELINE_TIMEOUT_S = 90
 
@@ -67,3 +67,9 @@ def wait_until(condition, timeout_s, what):
 def epoch(naive_utc):
     """Unix seconds of a naive UTC datetime as the models store them."""
     return naive_utc.replace(tzinfo=datetime.UTC).timestamp()
+
+
+def unfinished_steps(image_ids):
+    """What a failure message needs: the steps of these images that are not done."""
+    steps = Step.select().where(Step.image.in_(image_ids), Step.status != Step.DONE)
+    return [(step.image_id, step.name, step.status, step.attempts, step.error, step.started_at) for step in steps]

@@ -73,3 +73,33 @@ def test_a_done_step_does_not_start_again_and_attempts_are_counted(database_url)
 def test_an_unknown_image_is_an_error(database_url):
     with pytest.raises(Image.DoesNotExist):
         start_step(12345, "ingest")
+
+
+class Crash(Exception):
+    """The process dying between two statements, as far as the database can tell."""
+
+
+@with_postgres
+def test_a_crash_between_done_and_completed_leaves_the_step_to_run_again(database_url, monkeypatch):
+    """Done and completed commit together: a step marked done on an image left `processing`
+    would be skipped when its message comes again, and the image would never complete."""
+    image = register_image("a.jpg")
+    start_all(image.id)
+    for name in ("embed", "ingest", "metadata"):
+        finish_step(image.id, name)
+
+    update, updates = Image.update, []
+
+    def crash_at_the_completion(*args, **kwargs):
+        updates.append(args)
+        if len(updates) == 2:  # the image row is written before the step and after it
+            raise Crash()
+        return update(*args, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Image, "update", crash_at_the_completion)
+        with pytest.raises(Crash):
+            finish_step(image.id, "variants")
+
+    assert Step.get(Step.image == image.id, Step.name == "variants").status == Step.PROCESSING
+    assert finish_step(image.id, "variants") is True

@@ -12,7 +12,8 @@ from imagepipe.cli.process import wait_for
 from imagepipe.redis_server import PrivateRedis
 from imagepipe.samples import make_photo, save_jpeg
 from imagepipe.worker_process import start_worker, stop_worker
-from models import Image, Step, bind_database, migrate_schema
+from models import Image, bind_database, migrate_schema
+from tests.helpers import unfinished_steps
 from tests.reliability.supervision import broker_env
 
 IMAGES_PER_ROUND = 4
@@ -29,12 +30,6 @@ def send(paths, env):
         check=True,
     )
     return [int(n) for n in done.stdout.split(":", 1)[1].split(",")]
-
-
-def unfinished_steps(image_ids):
-    """What a failure message needs: the steps of these images that are not done."""
-    steps = Step.select().where(Step.image.in_(image_ids), Step.status != Step.DONE)
-    return [(step.image_id, step.name, step.status, step.attempts, step.error) for step in steps]
 
 
 @pytest.mark.timeout(240)
