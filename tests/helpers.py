@@ -1,26 +1,42 @@
 """Small helpers the tests share."""
 
 import datetime
+import os
 import shutil
+import subprocess
 import time
 from pathlib import Path
 
 from imagepipe.cli.process import wait_for
+from imagepipe.worker_process import start_worker
 from models import Image, Step, register_image
 
 PIPELINE_TIMEOUT_S = 90
+
+
+def start_test_worker(env, **options):
+    """``dramatiq tests.worker_app`` (the pipeline plus the test probes), its output discarded;
+    from this folder, where ``tests`` can be imported."""
+    return start_worker(
+        env, module="tests.worker_app", cwd=os.getcwd(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **options
+    )
+
+
+def register(media_root, path, name=None):
+    """Copy ``path`` into MEDIA_ROOT and register it, without sending it; returns the id."""
+    target = Path(media_root) / "tests" / (name or Path(path).name)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(path, target)
+    return register_image(target.relative_to(media_root).as_posix(), target.name).id
 
 
 def submit(media_root, path, name=None):
     """Copy ``path`` into MEDIA_ROOT, register it and send its ingest message; returns the id."""
     from actors import ingest
 
-    target = Path(media_root) / "tests" / (name or Path(path).name)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(path, target)
-    image = register_image(target.relative_to(media_root).as_posix(), target.name)
-    ingest.send(image.id)
-    return image.id
+    image_id = register(media_root, path, name)
+    ingest.send(image_id)
+    return image_id
 
 
 def finish(image_ids, timeout_s=PIPELINE_TIMEOUT_S):

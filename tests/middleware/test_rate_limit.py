@@ -1,7 +1,5 @@
 """RateLimits: one Redis round trip per decision, across processes, delaying instead of failing."""
 
-import os
-import subprocess
 import time
 
 import dramatiq
@@ -10,10 +8,10 @@ from dramatiq.brokers.redis import RedisBroker
 
 from imagepipe.event_stream import decode
 from imagepipe.redis_server import PrivateRedis
-from imagepipe.worker_process import start_worker, stop_worker
+from imagepipe.worker_process import stop_worker
 from middleware import RateLimits
 from middleware.rate_limit import InvalidRateLimit, parse_rate
-from tests.helpers import busiest_window
+from tests.helpers import busiest_window, start_test_worker
 from tests.worker_app import STARTS_KEY, rate_probe
 
 
@@ -110,15 +108,7 @@ def test_20_per_second_holds_across_2_processes_x_8_threads(redis_client, redis_
     """300 messages at 20/s under `dramatiq --processes 2 --threads 8`: never more than 20
     starts in any 1 s window, and done within 1.15x of the ideal 15 s."""
     env = {"REDIS_URL": redis_url, "BROKER_URL": redis_url, "DATABASE_URL": f"sqlite:///{tmp_path / 'db'}"}
-    worker = start_worker(
-        env,
-        processes=2,
-        threads=8,
-        module="tests.worker_app",
-        cwd=os.getcwd(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    worker = start_test_worker(env, processes=2, threads=8)
     try:
         time.sleep(2)  # both processes booted and polling
         started = time.time()

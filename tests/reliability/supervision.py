@@ -1,11 +1,12 @@
 """Running `dramatiq` as a platform does: restarted whenever it exits, for the fault tests."""
 
 import os
-import subprocess
+import signal
 import threading
 import time
 
-from imagepipe.worker_process import start_worker, stop_worker
+from imagepipe.worker_process import stop_worker
+from tests.helpers import start_test_worker
 
 #: Faster than the 10 s / 2 % defaults, so that several kill/redelivery cycles fit a test's
 #: budget; IMAGEPIPE_TEST_BROKER_DEFAULTS=1 measures with the production defaults instead.
@@ -35,12 +36,24 @@ def alive(pid):
         return False
 
 
-class Supervisor:
-    """Restarts `dramatiq <module>` whenever it exits, as a platform restarts a crashed dyno."""
+def wait_for_exit(pids, timeout_s):
+    """Whether every process of ``pids`` ends within ``timeout_s``; SIGKILLs those that do not,
+    so that none can take the messages of a later test."""
+    deadline = time.monotonic() + timeout_s
+    while any(map(alive, pids)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = [pid for pid in pids if alive(pid)]
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    return not left
 
-    def __init__(self, env, *, module="tests.worker_app", processes=1, threads=1, extra_args=()):
+
+class Supervisor:
+    """Restarts `dramatiq tests.worker_app` whenever it exits, as a platform restarts a crashed dyno."""
+
+    def __init__(self, env, *, processes=1, threads=1, extra_args=()):
         self.env = env
-        self.options = {"module": module, "processes": processes, "threads": threads, "extra_args": extra_args}
+        self.options = {"processes": processes, "threads": threads, "extra_args": extra_args}
         self.masters = []
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -56,9 +69,7 @@ class Supervisor:
 
     def _run(self):
         while not self._stopping.is_set():
-            master = start_worker(
-                self.env, cwd=os.getcwd(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **self.options
-            )
+            master = start_test_worker(self.env, **self.options)
             self.masters.append(master)
             while master.poll() is None and not self._stopping.is_set():
                 time.sleep(0.05)

@@ -27,7 +27,6 @@ import contextlib
 import datetime
 import os
 import re
-import shutil
 import socket
 import subprocess
 import threading
@@ -40,7 +39,8 @@ from imagepipe.cli.process import wait_for
 from imagepipe.samples import make_photo, save_jpeg
 from imagepipe.settings import DEFAULT_EVENTS_TIMEOUT_MS
 from imagepipe.worker_process import start_worker, stop_worker
-from models import Image, register_image
+from models import Image
+from tests.helpers import epoch, register
 
 IMAGES = 100
 #: Enough that each of the 2 x 2 worker threads has run every step once before the clock starts.
@@ -88,14 +88,9 @@ def silent_redis():
             connection.close()
 
 
-def register(media_root, sources, prefix, count):
+def register_copies(media_root, sources, prefix, count):
     """``count`` fresh images (copies of ``sources`` in turn) registered, not yet sent."""
-    ids = []
-    for n in range(count):
-        target = media_root / "tests" / f"{prefix}-{n}.jpg"
-        shutil.copyfile(sources[n % len(sources)], target)
-        ids.append(register_image(target.relative_to(media_root).as_posix(), target.name).id)
-    return ids
+    return [register(media_root, sources[n % len(sources)], f"{prefix}-{n}.jpg") for n in range(count)]
 
 
 def send_and_time(image_ids):
@@ -108,7 +103,7 @@ def send_and_time(image_ids):
     assert wait_for(image_ids, RUN_TIMEOUT_S, report=lambda line: None), "the images did not end in time"
     rows = list(Image.select().where(Image.id.in_(image_ids)))
     last = max(row.completed_at or datetime.datetime.min for row in rows)
-    return last.replace(tzinfo=datetime.UTC).timestamp() - started, rows
+    return epoch(last) - started, rows
 
 
 @dataclass
@@ -129,8 +124,8 @@ class Run:
 
 def run_pipeline(env, media_root, sources, log_path, name):
     """One worker, warmed up, through IMAGES images; stopped, so its writers log their totals."""
-    warmup = register(media_root, sources, f"{name}-warmup", WARMUP_IMAGES)
-    batch = register(media_root, sources, name, IMAGES)
+    warmup = register_copies(media_root, sources, f"{name}-warmup", WARMUP_IMAGES)
+    batch = register_copies(media_root, sources, name, IMAGES)
     with open(log_path, "wb") as log:
         worker = start_worker(env, processes=2, threads=2, stdout=log, stderr=subprocess.STDOUT)
     try:

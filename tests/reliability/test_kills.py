@@ -25,7 +25,7 @@ from imagepipe.samples import make_photo, save_jpeg
 from imagepipe.sweep import sweep
 from models import Image, Step, Variant
 from tests.helpers import epoch, submit, unfinished_steps, wait_until
-from tests.reliability.supervision import Supervisor, alive, broker_env, child_pids
+from tests.reliability.supervision import Supervisor, broker_env, child_pids, wait_for_exit
 
 IMAGES = 300
 KILLS = 10
@@ -86,18 +86,6 @@ def completions(redis_client):
         if event["type"] == "image-completed":
             counts[int(event["image_id"])] = counts.get(int(event["image_id"]), 0) + 1
     return counts
-
-
-def wait_for_exit(pids, timeout_s):
-    """Whether every process of ``pids`` ends within ``timeout_s``; SIGKILLs those that do not,
-    so that none can take the messages of a later test."""
-    deadline = time.monotonic() + timeout_s
-    while any(map(alive, pids)) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    left = [pid for pid in pids if alive(pid)]
-    for pid in left:
-        os.kill(pid, signal.SIGKILL)
-    return not left
 
 
 def spread(values, unit):

@@ -1,8 +1,6 @@
 """The rate limiter across a Redis restart, under the real multiprocess `dramatiq` runner."""
 
-import os
 import signal
-import subprocess
 import threading
 import time
 
@@ -13,8 +11,8 @@ from dramatiq.brokers.redis import RedisBroker
 from dramatiq.errors import BrokerError
 
 from imagepipe.redis_server import PrivateRedis
-from imagepipe.worker_process import start_worker, stop_worker
-from tests.helpers import busiest_window
+from imagepipe.worker_process import stop_worker
+from tests.helpers import busiest_window, start_test_worker
 from tests.worker_app import RATE_LIMIT_QUEUE, STARTS_KEY
 
 MESSAGES = 300
@@ -69,15 +67,7 @@ def test_10_per_second_holds_across_a_redis_crash(redis_client, redis_url, tmp_p
         "IMAGEPIPE_RATE_LIMITS": f"rate_probe={RATE}/s",
         "IMAGEPIPE_TEST_PROBE_REDIS_URL": redis_url,
     }
-    worker = start_worker(
-        env,
-        processes=2,
-        threads=8,
-        module="tests.worker_app",
-        cwd=os.getcwd(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    worker = start_test_worker(env, processes=2, threads=8)
     sender = RedisBroker(url=broker_url, middleware=[])
     sending = threading.Thread(target=send_steadily, args=(sender,), daemon=True)
     try:

@@ -2,15 +2,14 @@
 
 import os
 import signal
-import subprocess
 import time
 
 import pytest
 
 from imagepipe.samples import make_photo, save_jpeg
-from imagepipe.worker_process import start_worker, stop_worker
+from imagepipe.worker_process import stop_worker
 from models import Image, Step
-from tests.helpers import finish, submit, wait_until
+from tests.helpers import finish, start_test_worker, submit, wait_until
 from tests.worker_app import SLOW_STARTS_KEY
 
 
@@ -28,16 +27,8 @@ def test_sigterm_interrupts_a_60s_job_after_5s_and_the_next_worker_completes_it(
         "IMAGEPIPE_SHUTDOWN_TIMEOUT_S": "5",
         "IMAGEPIPE_TEST_SLOW_MARKER": str(marker),
     }
-    worker_options = {
-        "module": "tests.worker_app",
-        "processes": 2,
-        "threads": 2,
-        "cwd": os.getcwd(),
-        "extra_args": ["--worker-shutdown-timeout", "6500"],
-        "stdout": subprocess.DEVNULL,
-        "stderr": subprocess.DEVNULL,
-    }
-    first = start_worker(env, **worker_options)
+    worker_options = {"processes": 2, "threads": 2, "extra_args": ["--worker-shutdown-timeout", "6500"]}
+    first = start_test_worker(env, **worker_options)
     image_id = submit(media_root, save_jpeg(make_photo(900, 600, seed=1), tmp_path / "slow.jpg"))
     try:
         wait_until(lambda: redis_client.llen(SLOW_STARTS_KEY) == 1, 30, "the slow step to start")
@@ -60,7 +51,7 @@ def test_sigterm_interrupts_a_60s_job_after_5s_and_the_next_worker_completes_it(
     assert Image.get_by_id(image_id).status == "processing"
 
     marker.unlink()
-    second = start_worker(env, **worker_options)
+    second = start_test_worker(env, **worker_options)
     try:
         image = finish([image_id], timeout_s=60)[image_id]
     finally:
