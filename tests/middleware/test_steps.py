@@ -26,8 +26,9 @@ def test_a_message_that_expires_before_it_runs_fails_its_image_and_is_kept(worke
     source = save_jpeg(make_photo(300, 200), tmp_path / "late.jpg")
     image_id = submit(media_root, source)  # sent normally: ingest runs
     late = register_image(Image.get_by_id(image_id).source, "late.jpg")
-    ingest.send_with_options(args=(late.id,), max_age=1)
-    time.sleep(0.01)
+    # sent a second ago with a 1 ms limit: expired whenever the worker fetches it
+    message = ingest.message_with_options(args=(late.id,), max_age=1)
+    ingest.broker.enqueue(message.copy(message_timestamp=int(time.time() * 1000) - 1000))
 
     image = finish([late.id])[late.id]
 
