@@ -3,32 +3,60 @@
 ingest ──▶ make_variants
        └─▶ extract_metadata ──▶ embed
 
-Every actor takes the image id first (StepTracking reads it), is idempotent (files are renamed
-into place, rows upserted) and raises imagepipe errors whose class says whether a retry helps.
+Every actor takes the image id first (StepTracking reads it), is idempotent (objects are
+written whole under keys derived from their content, rows upserted) and raises imagepipe
+errors whose class says whether a retry helps. Sources and variants are read and written
+through the process's storage (imagepipe.storage): the local disk or a bucket.
 The image work of each step (decode, encode) runs through ``_isolated``: in a child process
 killed at IMAGEPIPE_STEP_TIME_LIMIT_S, so a hung or crashing codec fails that image only. The
-child returns plain values; files and rows are written here, by the process that owns the
-database connection and reports progress.
+child returns plain values; objects and rows are written here, by the process that owns the
+database connection and reports progress. The child reads the source from the local copy
+that ``_source`` makes (the file itself with local storage): one download a step.
 """
+
+import contextlib
+import functools
+import logging
 
 import dramatiq
 
 from imagepipe import imaging
 from imagepipe.errors import ImageNotFound
 from imagepipe.isolation import run_isolated
-from imagepipe.media import resolve_source, variant_path, write_atomically
 from imagepipe.progress import progress
 from imagepipe.settings import get_settings
-from models import Image, save_embedding, save_metadata, save_variants
+from imagepipe.storage import IMMUTABLE, content_type, get_storage, variant_key, variant_prefix
+from models import Image, save_embedding, save_metadata, save_variants, was_deleted
+
+logger = logging.getLogger(__name__)
 
 
+def _unless_deleted(step):
+    """End a step quietly when its image was deleted under it (DELETE /images/ID while in
+    flight): its source or rows vanishing is then no error, and worth no dead letter."""
+
+    @functools.wraps(step)
+    def run(image_id, *args):
+        try:
+            return step(image_id, *args)
+        except Exception:
+            if not was_deleted(image_id):
+                raise
+            logger.info("Image %s was deleted while %s ran; nothing left to do.", image_id, step.__name__)
+            get_storage().delete_prefix(variant_prefix(image_id))  # what this step may have written
+
+    return run
+
+
+@contextlib.contextmanager
 def _source(image_id):
-    """The image's row and the checked absolute path of its source file."""
+    """The image's row and a local path holding its source, within the byte limit."""
     try:
         image = Image.get_by_id(image_id)
     except Image.DoesNotExist:
         raise ImageNotFound(f"no image with id {image_id}") from None
-    return image, resolve_source(get_settings().media_root, image.source)
+    with get_storage().local_copy(image.source, max_bytes=get_settings().max_file_bytes) as path:
+        yield image, path
 
 
 def _limits():
@@ -45,10 +73,11 @@ def _isolated(function, *args, **kwargs):
 
 
 @dramatiq.actor(step="ingest", queue_name="images")
+@_unless_deleted
 def ingest(image_id):
     """Check the source and record what it is; refuse it for good if it is not a usable image."""
-    image, path = _source(image_id)
-    info = _isolated(imaging.inspect_file, path)
+    with _source(image_id) as (image, path):
+        info = _isolated(imaging.inspect_file, path)
     progress(90, "checked")
     Image.update(sha256=info.sha256, format=info.format, width=info.width, height=info.height, bytes=info.bytes).where(
         Image.id == image.id
@@ -58,17 +87,19 @@ def ingest(image_id):
 
 
 @dramatiq.actor(step="variants", queue_name="images")
+@_unless_deleted
 def make_variants(image_id):
     """Write the responsive WebP/AVIF variants and record them."""
     settings = get_settings()
-    _, path = _source(image_id)
     options = imaging.EncoderOptions.from_settings(settings)
-    variants = _isolated(imaging.render_file, path, settings.variant_widths, settings.variant_formats, options)
+    with _source(image_id) as (_, path):
+        variants = _isolated(imaging.render_file, path, settings.variant_widths, settings.variant_formats, options)
     progress(80, f"encoded {len(variants)} variants")
+    storage = get_storage()
     rows = []
     for variant in variants:
-        relative = variant_path(image_id, variant.width, variant.format)
-        write_atomically(settings.media_root / relative, variant.data)
+        key = variant_key(image_id, variant.width, variant.format, variant.data)
+        storage.put(key, variant.data, content_type=content_type(key), cache_control=IMMUTABLE)
         rows.append(
             {
                 "label": f"{variant.width}w",
@@ -76,29 +107,34 @@ def make_variants(image_id):
                 "width": variant.width,
                 "height": variant.height,
                 "bytes": len(variant.data),
-                "path": relative,
+                "path": key,
             }
         )
-    save_variants(image_id, rows)
+    replaced = save_variants(image_id, rows)
+    # Objects no row names any more: an older rendering's, or all of an image deleted meanwhile.
+    storage.delete(replaced)
 
 
 @dramatiq.actor(step="metadata", queue_name="images")
+@_unless_deleted
 def extract_metadata(image_id):
     """Record EXIF, colours and fingerprints, then hand over to the embedding."""
-    _, path = _source(image_id)
-    save_metadata(image_id, _isolated(imaging.describe, path))
+    with _source(image_id) as (_, path):
+        facts = _isolated(imaging.describe, path)
+    save_metadata(image_id, facts)
     progress(90, "described")
     embed.send(image_id)
 
 
 @dramatiq.actor(step="embed", queue_name="images", rate_limit_key="embedding-api")
+@_unless_deleted
 def embed(image_id):
     """Record the image's vector for similarity search."""
-    _, path = _source(image_id)
     embedder = imaging.get_embedder(get_settings().embedder)
     # The embedding needs only a thumbnail, as the metadata does: JPEG draft decoding is cheap.
     # Only the decode is isolated: an embedder may hold an API client, which lives here.
-    picture = _isolated(imaging.load_upright, path, max_width=imaging.THUMBNAIL_PX)
+    with _source(image_id) as (_, path):
+        picture = _isolated(imaging.load_upright, path, max_width=imaging.THUMBNAIL_PX)
     progress(50, "decoded")
     vector = embedder.embed(picture)
     save_embedding(image_id, embedder.name, embedder.dims, imaging.to_bytes(vector))

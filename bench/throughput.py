@@ -22,8 +22,8 @@ LIMITS = {"max_pixels": 60_000_000, "max_file_bytes": 200 * 1024 * 1024}
 def pillow_work(job):
     """What the four actors do to one file, minus Dramatiq and the database."""
     from imagepipe import imaging
-    from imagepipe.media import write_atomically
     from imagepipe.settings import get_settings
+    from imagepipe.storage.local import write_atomically
 
     path, out = job
     settings = get_settings()

@@ -81,3 +81,19 @@ class ImageWorkCrashed(PermanentError):
 class ImageWorkAbandoned(TransientError):
     """The worker process is exiting and stopped the child that worked on this image: no
     verdict on the image, so it is worth another attempt."""
+
+
+class StorageError(ImagePipeError):
+    """Reading or writing the configured storage failed (the local disk or an S3 bucket)."""
+
+
+class StorageUnavailable(StorageError, TransientError):
+    """The store did not answer, timed out, throttled us or answered 5xx: worth another attempt."""
+
+
+class StorageRefused(StorageError, PermanentError):
+    """The store refused the request for good: access denied, bucket or key missing."""
+
+
+class SourceMissing(StorageRefused, SourceRejected):
+    """The image's source object is not in the store (never uploaded, or deleted)."""

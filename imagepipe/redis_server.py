@@ -10,6 +10,7 @@ import time
 import redis
 
 from .errors import ImagePipeError
+from .private_server import PrivateServer
 
 INSTALL_HINT = (
     "redis-server is not installed: install it (Debian/Ubuntu: apt-get install redis-server; "
@@ -39,7 +40,7 @@ def free_port():
         return sock.getsockname()[1]
 
 
-class PrivateRedis:
+class PrivateRedis(PrivateServer):
     """A throw-away ``redis-server`` on a free loopback port.
 
     It keeps nothing on disk unless ``persistent`` (an append-only file, fsynced on every
@@ -87,13 +88,3 @@ class PrivateRedis:
         if self.process and self.process.poll() is None:
             self.process.send_signal(sig)
             self.process.wait(timeout=10)
-
-    def stop(self):
-        self.halt()
-        shutil.rmtree(self.workdir, ignore_errors=True)
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc_info):
-        self.stop()

@@ -2,11 +2,13 @@
 
 import functools
 import re
+import tempfile
 
 import sentry_sdk
 from sentry_sdk.integrations.dramatiq import DramatiqIntegration
 
-#: What replaces a path under MEDIA_ROOT: the image_id tag says which image it was.
+#: What replaces a path under MEDIA_ROOT, a local copy of a stored source, or an object's
+#: ``s3://`` location: the image_id tag says which image it was.
 MEDIA_PATH = "[media path]"
 #: What replaces the user name and password of a URL.
 FILTERED = "[Filtered]"
@@ -48,8 +50,9 @@ def scrub(event, hint, *, media_root):
     """The event with private data taken out of every string in it (messages, exception values,
     stack frames and their local variables, breadcrumbs, contexts):
 
-    * a path under ``media_root`` is replaced whole: below it are users' uploads, whose file
-      names are theirs;
+    * a path under ``media_root``, under a local copy of a stored source (``$TMPDIR/imagepipe-*``)
+      or an ``s3://`` location is replaced whole: these name users' uploads, whose file names
+      are theirs;
     * a home directory becomes ``~`` (the user name goes, the rest of the path stays);
     * credentials in URLs (``redis://:pass@``, ``postgres://user:pass@``, ``amqp://...@``)
       become ``[Filtered]``.
@@ -58,10 +61,11 @@ def scrub(event, hint, *, media_root):
 
 
 @functools.cache
-def _media_paths(root):
-    """Paths under ``root``: quoted ones up to the closing quote (file names may hold spaces),
-    bare ones up to the next space or quote."""
-    root = re.escape(root)
+def _media_paths(media_root):
+    """Paths under the roots of stored files: quoted ones up to the closing quote (file names
+    may hold spaces), bare ones up to the next space or quote."""
+    copies = re.escape(tempfile.gettempdir().rstrip("/")) + r"/imagepipe-\w+"
+    root = rf"(?:{re.escape(media_root)}|{copies}|s3://[^/\s'\"]+)"
     return re.compile(rf"(['\"]){root}(?:/[^'\"\n]*)?(?=\1)|{root}(?=[/\s'\"]|$)[^\s'\"]*")
 
 

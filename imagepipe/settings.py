@@ -54,6 +54,11 @@ DEFAULT_STEP_TIME_LIMIT_S = 120
 DEFAULT_PORT = 8000
 #: Largest upload the web app accepts, in bytes (0 = the same as IMAGEPIPE_MAX_FILE_BYTES).
 DEFAULT_MAX_UPLOAD_BYTES = 0
+#: How long a presigned variant URL stays valid (s), when the bucket is not public.
+DEFAULT_URL_EXPIRY_S = 3600
+#: How long a direct-upload form stays valid (s): long enough for a slow phone, short enough
+#: that a leaked form is soon useless.
+DEFAULT_UPLOAD_EXPIRY_S = 600
 
 
 def _int(environ, name, default):
@@ -102,6 +107,12 @@ class Settings:
     broker_url: str = DEFAULT_REDIS_URL
     database_url: str = DEFAULT_DATABASE_URL
     media_root: Path = Path(DEFAULT_MEDIA_ROOT)
+    #: ``file:///absolute/path`` or ``s3://bucket/prefix`` (imagepipe.storage); MEDIA_ROOT's by default.
+    storage_url: str = ""
+    #: Where the bucket (or a CDN) serves objects publicly; empty: presigned URLs.
+    public_url: str = ""
+    url_expiry_s: float = DEFAULT_URL_EXPIRY_S
+    upload_expiry_s: float = DEFAULT_UPLOAD_EXPIRY_S
     sentry_dsn: str = ""
     port: int = DEFAULT_PORT
     variant_widths: tuple = DEFAULT_VARIANT_WIDTHS_PX
@@ -145,6 +156,7 @@ class Settings:
         """Build settings from ``environ`` (``os.environ`` by default); bad values raise ValueError."""
         environ = os.environ if environ is None else environ
         redis_url = environ.get("REDIS_URL") or DEFAULT_REDIS_URL
+        media_root = Path(environ.get("MEDIA_ROOT") or DEFAULT_MEDIA_ROOT).resolve()
         formats = _list(environ, "IMAGEPIPE_FORMATS", DEFAULT_VARIANT_FORMATS, str.lower)
         widths = tuple(sorted(_list(environ, "IMAGEPIPE_WIDTHS", DEFAULT_VARIANT_WIDTHS_PX, int)))
         if not widths or widths[0] <= 0:
@@ -158,7 +170,11 @@ class Settings:
             redis_url=redis_url,
             broker_url=environ.get("BROKER_URL") or redis_url,
             database_url=environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL,
-            media_root=Path(environ.get("MEDIA_ROOT") or DEFAULT_MEDIA_ROOT).resolve(),
+            media_root=media_root,
+            storage_url=environ.get("IMAGEPIPE_STORAGE_URL") or media_root.as_uri(),
+            public_url=environ.get("IMAGEPIPE_PUBLIC_URL", "").rstrip("/"),
+            url_expiry_s=_float(environ, "IMAGEPIPE_URL_EXPIRY_S", DEFAULT_URL_EXPIRY_S),
+            upload_expiry_s=_float(environ, "IMAGEPIPE_UPLOAD_EXPIRY_S", DEFAULT_UPLOAD_EXPIRY_S),
             sentry_dsn=environ.get("SENTRY_DSN", ""),
             port=_int(environ, "PORT", DEFAULT_PORT),
             variant_widths=widths,

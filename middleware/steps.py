@@ -7,7 +7,7 @@ from dramatiq.middleware import MiddlewareError, SkipMessage
 
 from imagepipe.errors import PermanentError
 from imagepipe.settings import DEFAULT_MAX_DELIVERIES
-from models import Image, fail_step, finish_step, record_step_error, start_step, unended_attempts
+from models import Image, fail_step, finish_step, record_step_error, start_step, unended_attempts, was_deleted
 
 from .requeue import enqueue_again
 
@@ -86,7 +86,12 @@ class StepTracking(dramatiq.Middleware):
         try:
             started = start_step(message.args[0], step)
         except Image.DoesNotExist:
-            return  # the actor fails it with ImageNotFound, a permanent error
+            if not was_deleted(message.args[0]):
+                return  # never existed: the actor fails it with ImageNotFound, a permanent error
+            # Deleted while its steps were in flight (DELETE /images/ID): nothing left to do,
+            # and nothing wrong either, so no error and no dead letter.
+            self.logger.info("Skipping %s of image %s: the image was deleted.", step, message.args[0])
+            raise SkipMessage() from None
         if not started:
             self.logger.info("Skipping %s of image %s: done already, or the image failed.", step, message.args[0])
             raise SkipMessage()

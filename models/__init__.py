@@ -2,7 +2,7 @@
 
 from .database import bind_database, database
 from .dead_letter import DeadLetter, purge_dead_letters
-from .image import Image, Step
+from .image import DeletedImage, Image, Step
 from .lifecycle import (
     STEPS,
     fail_step,
@@ -12,24 +12,30 @@ from .lifecycle import (
     requeue_step,
     start_step,
     unended_attempts,
+    was_deleted,
 )
 from .outputs import Embedding, Metadata, Variant, save_embedding, save_metadata, save_variants
 from .schema import MODELS, migrate_schema
 from .sweep import PREREQUISITES, stuck_steps, touch_step
+from .uploads import Upload, claim_upload, issue_upload
 
 __all__ = [
     "MODELS",
     "PREREQUISITES",
     "STEPS",
     "DeadLetter",
+    "DeletedImage",
     "Embedding",
     "Image",
     "Metadata",
     "Step",
+    "Upload",
     "Variant",
     "bind_database",
+    "claim_upload",
     "fail_step",
     "finish_step",
+    "issue_upload",
     "purge_dead_letters",
     "record_step_error",
     "register_image",
@@ -41,6 +47,7 @@ __all__ = [
     "stuck_steps",
     "touch_step",
     "unended_attempts",
+    "was_deleted",
     "database",
     "migrate_schema",
 ]

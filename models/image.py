@@ -17,7 +17,7 @@ class BaseModel(peewee.Model):
 
 
 class Image(BaseModel):
-    """One upload; ``source`` is its path relative to MEDIA_ROOT."""
+    """One upload; ``source`` is the storage key of its file (imagepipe.storage)."""
 
     QUEUED, PROCESSING, COMPLETED, FAILED = "queued", "processing", "completed", "failed"
 
@@ -62,3 +62,11 @@ class Step(BaseModel):
 
     class Meta:
         indexes = ((("image", "name"), True), (("status", "started_at"), False))
+
+
+class DeletedImage(BaseModel):
+    """The id of a deleted image: its messages still in flight end quietly, where a message
+    for an id that never existed (another database, a bug) is an error worth a dead letter."""
+
+    id = peewee.BigIntegerField(primary_key=True)
+    deleted_at = peewee.DateTimeField(default=utcnow)

@@ -6,7 +6,7 @@ that it did from the row count.
 """
 
 from .database import database
-from .image import Image, Step, utcnow
+from .image import DeletedImage, Image, Step, utcnow
 
 #: The steps every image goes through; an image is completed when all are done.
 STEPS = ("ingest", "variants", "metadata", "embed")
@@ -119,3 +119,8 @@ def requeue_step(image_id, name):
                 Image.id == image_id, Image.status == Image.FAILED, Image.id.not_in(still_failed)
             ).execute()
     return bool(requeued)
+
+
+def was_deleted(image_id):
+    """Whether the image existed and was deleted (``imagepipe.removal``)."""
+    return DeletedImage.select().where(DeletedImage.id == image_id).exists()

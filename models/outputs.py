@@ -8,7 +8,7 @@ from .image import BaseModel, Image, utcnow
 
 
 class Variant(BaseModel):
-    """One resized, re-encoded file; ``path`` is relative to MEDIA_ROOT."""
+    """One resized, re-encoded file; ``path`` is its storage key (imagepipe.storage.keys)."""
 
     image = peewee.ForeignKeyField(Image, backref="variants", on_delete="CASCADE")
     label = peewee.CharField(max_length=32)
@@ -69,13 +69,24 @@ def _upsert(model, rows, conflict_target):
 
 
 def save_variants(image_id, rows):
-    """Make ``rows`` the image's variants: upsert them and drop any left from an older run."""
+    """Make ``rows`` the image's variants: upsert them and drop any left from an older run.
+
+    Returns the storage keys that no row names any more, for the caller to delete: an older
+    rendering's, or all of ``rows``' when the image was deleted while they were being made.
+    """
+    # Read before the transaction, which then starts with a write: SQLite cannot turn a
+    # reader into a writer while another process writes (SQLITE_BUSY at once, whatever the
+    # busy timeout), but it does wait to begin a write.
+    if not Image.select().where(Image.id == image_id).exists():
+        return [row["path"] for row in rows]
+    before = {variant.path for variant in Variant.select(Variant.path).where(Variant.image == image_id)}
     with database.atomic():
         _upsert(Variant, [dict(row, image=image_id) for row in rows], ("image", "width", "format"))
         kept = [(row["width"], row["format"]) for row in rows]
         stale = [v.id for v in Variant.select().where(Variant.image == image_id) if (v.width, v.format) not in kept]
         if stale:
             Variant.delete().where(Variant.id.in_(stale)).execute()
+    return sorted(before - {row["path"] for row in rows})
 
 
 def save_metadata(image_id, fields):

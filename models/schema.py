@@ -6,12 +6,13 @@ from playhouse.migrate import SchemaMigrator, migrate
 
 from .database import database
 from .dead_letter import DeadLetter
-from .image import Image, Step
+from .image import DeletedImage, Image, Step
 from .outputs import Embedding, Metadata, Variant
+from .uploads import Upload
 
 log = logging.getLogger(__name__)
 
-MODELS = (Image, Step, Variant, Metadata, Embedding, DeadLetter)
+MODELS = (Image, Step, Variant, Metadata, Embedding, DeadLetter, Upload, DeletedImage)
 
 
 def migrate_schema():

@@ -17,6 +17,7 @@ from imagepipe.redis_server import PrivateRedis, RedisUnavailable, redis_answers
 IN_CI = os.environ.get("CI") == "true"
 TEST_POSTGRES_URL = os.environ.get("IMAGEPIPE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 WORKER_TIMEOUT_MS = 100
+S3_VARIABLES = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL")
 _session = {}
 
 
@@ -39,11 +40,15 @@ def pytest_configure(config):
         IMAGEPIPE_RETRY_BACKOFF_MS="100",
     )
     os.environ.pop("SENTRY_DSN", None)
+    for name in (*S3_VARIABLES, "IMAGEPIPE_STORAGE_URL", "IMAGEPIPE_PUBLIC_URL"):
+        os.environ.pop(name, None)
 
 
 def pytest_unconfigure(config):
     if "redis" in _session:
         _session["redis"].stop()
+    if "s3" in _session:
+        _session["s3"].stop()
     shutil.rmtree(_session.get("media_root", ""), ignore_errors=True)
 
 
@@ -79,8 +84,44 @@ def settings():
 
 
 @pytest.fixture
-def media_root(settings):
-    return settings.media_root
+def media_root(tmp_path):
+    """A fresh MEDIA_ROOT for one test: image ids restart with each test's database, and so
+    would their variant folders."""
+    folder = tmp_path / "media"
+    folder.mkdir()
+    return folder
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """A private SeaweedFS for the session (started on first use); its credentials become the
+    process's AWS_* variables, as a deployment's would be."""
+    from imagepipe.s3_server import PrivateS3, S3Unavailable
+
+    if "s3" not in _session:
+        try:
+            _session["s3"] = PrivateS3().start()
+        except S3Unavailable as error:
+            _session["s3_error"] = str(error)
+    need(_session.get("s3_error"))
+    os.environ.update(_session["s3"].env)
+    return _session["s3"]
+
+
+@pytest.fixture(params=["local", "s3"])
+def storage(request, media_root):
+    """The process's storage for one test: MEDIA_ROOT on disk, or a fresh prefix of a real
+    S3 bucket (SeaweedFS); every test that stores images runs with both."""
+    from imagepipe.storage import LocalStorage, bind_storage, open_storage
+
+    if request.param == "local":
+        store = LocalStorage(media_root)
+    else:
+        server = request.getfixturevalue("s3_server")
+        store = open_storage(f"s3://{server.bucket}/test-{uuid.uuid4().hex[:12]}")
+    bind_storage(store)
+    yield store
+    bind_storage(None)
 
 
 def _postgres_database():
@@ -130,14 +171,21 @@ with_postgres = pytest.mark.parametrize("database_url", ["sqlite", "postgres"], 
 
 
 @pytest.fixture
-def worker_env(redis_url, database_url, media_root):
-    """The environment of a `dramatiq` subprocess sharing this test's Redis, database and media."""
+def worker_env(redis_url, database_url, media_root, storage):
+    """The environment of a `dramatiq` subprocess sharing this test's Redis, database and storage."""
     return {
         "REDIS_URL": redis_url,
         "BROKER_URL": redis_url,
         "DATABASE_URL": database_url,
         "MEDIA_ROOT": str(media_root),
+        **storage_env(storage),
     }
+
+
+def storage_env(storage):
+    """What another process needs to open ``storage``: its URL, and a bucket's credentials."""
+    credentials = {name: os.environ[name] for name in S3_VARIABLES if name in os.environ}
+    return {"IMAGEPIPE_STORAGE_URL": storage.address, **(credentials if storage.scheme == "s3" else {})}
 
 
 @pytest.fixture
@@ -150,7 +198,7 @@ def broker(redis_client, database_url):
 
 
 @pytest.fixture
-def worker(broker, database_url):
+def worker(broker, database_url, storage):
     """A real in-process Dramatiq worker on the real Redis broker."""
     import dramatiq
 

@@ -2,7 +2,6 @@
 
 import datetime
 import os
-import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -22,21 +21,27 @@ def start_test_worker(env, **options):
     )
 
 
-def register(media_root, path, name=None):
-    """Copy ``path`` into MEDIA_ROOT and register it, without sending it; returns the id."""
-    target = Path(media_root) / "tests" / (name or Path(path).name)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(path, target)
-    return register_image(target.relative_to(media_root).as_posix(), target.name).id
+def register(storage, path, name=None):
+    """Store ``path`` as ``tests/<name>`` and register it, without sending it; returns the id."""
+    key = f"tests/{name or Path(path).name}"
+    with open(path, "rb") as body:
+        storage.put(key, body, content_type="application/octet-stream")
+    return register_image(key, Path(key).name).id
 
 
-def submit(media_root, path, name=None):
-    """Copy ``path`` into MEDIA_ROOT, register it and send its ingest message; returns the id."""
+def submit(storage, path, name=None):
+    """Store ``path``, register it and send its ingest message; returns the id."""
     from actors import ingest
 
-    image_id = register(media_root, path, name)
+    image_id = register(storage, path, name)
     ingest.send(image_id)
     return image_id
+
+
+def stored_bytes(storage, key):
+    """The bytes of a stored object (a variant, say), whatever the backend."""
+    with storage.local_copy(key, max_bytes=1 << 30) as path:
+        return Path(path).read_bytes()
 
 
 def finish(image_ids, timeout_s=PIPELINE_TIMEOUT_S):

@@ -47,14 +47,14 @@ def transport(settings):
 
 
 @pytest.fixture
-def sentry_broker(transport, redis_client, redis_url, database_url, media_root):
+def sentry_broker(transport, redis_client, redis_url, database_url, settings):
     """Made after init_sentry, as the pipeline's broker is: the integration adds its middleware."""
     broker = middleware_broker(redis_url, database_url, max_retries=0)
 
     @dramatiq.actor(broker=broker, queue_name=QUEUE, step="ingest")
     def check(image_id):
         database = "postgres://bob:s3cret@db.internal/imagepipe"  # noqa: F841 (a local variable Sentry sends)
-        raise CorruptImage(PRIVATE_ERROR.format(media_root=media_root))
+        raise CorruptImage(PRIVATE_ERROR.format(media_root=settings.media_root))
 
     @dramatiq.actor(broker=broker, queue_name=QUEUE)
     def cleanup():
@@ -67,7 +67,7 @@ def sentry_broker(transport, redis_client, redis_url, database_url, media_root):
     broker.close()
 
 
-def test_a_failed_message_is_reported_with_its_tags_and_nothing_private(sentry_broker, transport, media_root):
+def test_a_failed_message_is_reported_with_its_tags_and_nothing_private(sentry_broker, transport, settings):
     broker, check, cleanup = sentry_broker
     image = register_image("uploads/ab12/Jane Doe.jpg")
 
@@ -82,7 +82,7 @@ def test_a_failed_message_is_reported_with_its_tags_and_nothing_private(sentry_b
         "cannot decode '[media path]' (cache redis://[Filtered]@cache.internal:6379/0, config ~/imagepipe.env)"
     )
     sent = json.dumps(event)
-    for private in ("hunter2", "bob:s3cret", "Jane Doe", str(media_root), "/home/alice"):
+    for private in ("hunter2", "bob:s3cret", "Jane Doe", str(settings.media_root), "/home/alice"):
         assert private not in sent
     assert "postgres://[Filtered]@db.internal/imagepipe" in sent  # the frame's local, scrubbed
     assert "ip_address" not in sent and "user" not in event
@@ -118,6 +118,9 @@ def test_without_a_dsn_nothing_starts(settings):
         ("/srv/media/x.jpg; /srv/media2/y.jpg", "[media path] /srv/media2/y.jpg"),
         ("\"/srv/media/My Photo.jpg\" and '/srv/media'", "\"[media path]\" and '[media path]'"),
         ("/Users/bob/x.py /root/.cache /home/carol", "~/x.py ~/.cache ~"),
+        ("source not found in s3://photos/app/sources/ab/Jane.jpg", "source not found in [media path]"),
+        ("cannot read /tmp/imagepipe-k2j4/Jane Doe.jpg", "cannot read [media path] Doe.jpg"),
+        ("'/tmp/imagepipe-k2j4/Jane Doe.jpg'", "'[media path]'"),
     ],
 )
 def test_scrub_strings(text, expected):

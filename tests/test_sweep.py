@@ -1,7 +1,6 @@
 """The reconciliation sweep: stuck steps are found in the database and their message re-sent."""
 
 import datetime
-import shutil
 
 import pytest
 
@@ -9,7 +8,7 @@ from imagepipe.samples import make_photo, save_jpeg
 from imagepipe.sweep import step_actors, sweep
 from models import Image, Step, finish_step, register_image, start_step, stuck_steps
 from models.image import utcnow
-from tests.helpers import finish
+from tests.helpers import finish, register
 
 DEADLINE_S = 600
 LONG_AGO = datetime.timedelta(hours=1)
@@ -102,12 +101,10 @@ def test_a_downstream_step_sent_recently_is_not_stuck_though_the_image_is_old(da
     assert names(stuck_steps(utcnow(), DEADLINE_S)) == [(image.id, "variants")]
 
 
-def test_a_crashed_step_is_resent_and_the_image_completes(worker, broker, media_root, tmp_path):
+def test_a_crashed_step_is_resent_and_the_image_completes(worker, broker, storage, tmp_path):
     # given: an image whose ingest was processing in a worker that died, its message lost
-    path = media_root / "tests" / "crashed.jpg"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(save_jpeg(make_photo(400, 300, seed=5), tmp_path / "a.jpg"), path)
-    image = lost("ingest", register_image("tests/crashed.jpg", "crashed.jpg"))
+    crashed = Image.get_by_id(register(storage, save_jpeg(make_photo(400, 300, seed=5), tmp_path / "crashed.jpg")))
+    image = lost("ingest", crashed)
 
     # when: the sweep runs
     resent = sweep(DEADLINE_S, broker=broker)

@@ -12,9 +12,10 @@ from starlette.responses import HTMLResponse, JSONResponse
 from starlette.routing import Route
 
 from imagepipe.settings import get_settings
+from imagepipe.storage import bind_storage, open_storage
 from models import bind_database, database
 
-from . import dead_letters, events, images, media
+from . import dead_letters, direct_uploads, events, images, media
 from .auth import TokenAuth
 from .db import in_database
 from .responses import error_response, http_error
@@ -43,8 +44,8 @@ async def server_error(request, exc):
 def create_app(settings=None, *, bind=True):
     """The web app for ``settings`` (the environment's by default, read at start-up).
 
-    ``bind=False`` leaves the models' database as the caller bound it (tests that share one
-    with an in-process worker).
+    ``bind=False`` leaves the models' database and the storage as the caller bound them (tests
+    that share them with an in-process worker).
     """
 
     @contextlib.asynccontextmanager
@@ -52,6 +53,7 @@ def create_app(settings=None, *, bind=True):
         app.state.settings = current = settings or get_settings()
         if bind:
             bind_database(current.database_url)
+            bind_storage(open_storage(current.storage_url, public_url=current.public_url))
         app.state.redis = redis.Redis.from_url(current.events_redis_url)
         app.state.event_readers = events.event_limiter()
         app.state.page = resources.files(__package__).joinpath("page.html").read_text(encoding="utf-8")
@@ -64,6 +66,7 @@ def create_app(settings=None, *, bind=True):
         Route("/", page, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         *images.routes,
+        *direct_uploads.routes,
         *events.routes,
         *dead_letters.routes,
         *media.routes,

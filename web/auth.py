@@ -3,10 +3,12 @@
 import hmac
 from urllib.parse import parse_qs
 
+from .direct_uploads import LOCAL_FORM_PATH
 from .responses import error_response
 
-#: Open without a token: the load balancer's probe, and the page (whose API calls carry it).
-PUBLIC_PATHS = frozenset({"/healthz", "/"})
+#: Open without a token: the load balancer's probe, the page (whose API calls carry it), and
+#: the local stand-in for a presigned upload form (its unguessable key is its credential).
+PUBLIC_PATHS = frozenset({"/healthz", "/", LOCAL_FORM_PATH})
 
 
 class TokenAuth:

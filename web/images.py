@@ -1,14 +1,16 @@
-"""``/images``: upload, one image with its outputs, and the paged list."""
+"""``/images``: upload or confirm, one image with its outputs, delete, and the paged list."""
 
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from imagepipe.cli.process import enqueue
+from imagepipe.removal import delete_image
+from imagepipe.storage import get_storage
+from imagepipe.submission import enqueue, store_source
 from models import Image, Metadata, Variant
 
-from . import uploads
+from . import direct_uploads, uploads
 from .db import in_database
 from .responses import ApiError, int_param, timestamp
 
@@ -27,27 +29,48 @@ def image_urls(image_id):
 
 
 async def create_image(request):
-    """Store the upload, commit its row, then send ingest: 202 with where to follow it."""
+    """Register an image, commit its row, then send ingest: 202 with where to follow it.
+
+    JSON ``{"key", "name"}`` confirms a direct upload (``POST /uploads``); a multipart form
+    with a ``file`` field sends the bytes through this process, which stores them itself.
+    """
+    if request.headers.get("content-type", "").startswith("application/json"):
+        key, name = await direct_uploads.confirmed_key(request)
+        image = await in_database(direct_uploads.enqueue_confirmed, key, name)
+        return _accepted(image.id)
     settings = request.app.state.settings
     limit = settings.max_upload_bytes
     uploads.check_content_length(request, limit)
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
-        raise ApiError(400, "send the image as multipart/form-data in a field named 'file'")
+        raise ApiError(400, "send the image as multipart/form-data in a field named 'file', or JSON {key, name}")
     async with request.form(max_files=1, max_fields=10) as form:
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
             raise ApiError(400, "no file: send the image in a multipart field named 'file'")
         await run_in_threadpool(uploads.sniff, upload, limit)
-        path = await run_in_threadpool(uploads.store, upload, settings.media_root)
+        upload.file.seek(0)
+        key, _ = await run_in_threadpool(store_source, upload.file, upload.filename)
     # enqueue() registers and commits the row before ingest.send, and takes both back if the
     # send fails: a fast worker always finds the row, and no row waits for a lost message.
-    (image_id,) = await in_database(enqueue, [path], settings)
+    image = await in_database(enqueue, key, upload.filename or "")
+    return _accepted(image.id)
+
+
+def _accepted(image_id):
     return JSONResponse({"id": image_id, "status": Image.QUEUED, **image_urls(image_id)}, status_code=202)
+
+
+async def remove_image(request):
+    """Delete the image's rows and objects, also while its steps are in flight: 204, or 404."""
+    image_id = request.path_params["image_id"]
+    if not await in_database(delete_image, image_id):
+        raise ApiError(404, f"no image with id {image_id}")
+    return Response(status_code=204)
 
 
 async def show_image(request):
     image_id = request.path_params["image_id"]
-    body = await in_database(_image_detail, image_id)
+    body = await in_database(_image_detail, image_id, media_url(request))
     if body is None:
         raise ApiError(404, f"no image with id {image_id}")
     return JSONResponse(body)
@@ -72,7 +95,19 @@ def _image_summary(image):
     }
 
 
-def _image_detail(image_id):
+def media_url(request):
+    """``key -> absolute URL`` of stored objects: the bucket's (public or presigned), or this
+    app's ``/media/`` for local storage."""
+    storage, settings = get_storage(), request.app.state.settings
+    base = str(request.base_url).rstrip("/")
+
+    def url(key):
+        return storage.url(key, expires_s=settings.url_expiry_s) or f"{base}/media/{key}"
+
+    return url
+
+
+def _image_detail(image_id, url):
     image = Image.get_or_none(Image.id == image_id)
     if image is None:
         return None
@@ -83,7 +118,7 @@ def _image_detail(image_id):
         "metadata": None if metadata is None else _metadata(metadata),
         "variants": [
             {
-                "url": f"/media/{variant.path}",
+                "url": url(variant.path),
                 "label": variant.label,
                 "format": variant.format,
                 "width": variant.width,
@@ -120,4 +155,5 @@ routes = [
     Route("/images", create_image, methods=["POST"]),
     Route("/images", list_images, methods=["GET"]),
     Route("/images/{image_id:int}", show_image, methods=["GET"]),
+    Route("/images/{image_id:int}", remove_image, methods=["DELETE"]),
 ]

@@ -1,22 +1,15 @@
-"""Accepting an upload: size limits, content sniffing, storage under MEDIA_ROOT/uploads."""
-
-import re
-import uuid
-from pathlib import Path, PureWindowsPath
+"""Accepting a multipart upload: size limits and content sniffing before it is stored."""
 
 from PIL import Image as PILImage
 
 from imagepipe.imaging import heif
 from imagepipe.imaging.opening import ALLOWED_FORMATS
-from imagepipe.media import UPLOADS_DIR, write_atomically
 
 from .responses import ApiError
 
 #: Multipart framing around the file: headers, boundary lines. A Content-Length beyond the
 #: limit plus this is refused before a byte of the body is parsed.
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
-MAX_NAME_CHARS = 100
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 def check_content_length(request, limit):
@@ -24,13 +17,6 @@ def check_content_length(request, limit):
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit + MULTIPART_OVERHEAD_BYTES:
         raise ApiError(413, f"upload is {int(declared):,} bytes, over the {limit:,} byte limit")
-
-
-def safe_name(filename):
-    """The last component of a client's file name, reduced to ``[A-Za-z0-9._-]``, never hidden."""
-    name = PureWindowsPath(filename or "").name  # also splits on "/": both separators go
-    name = _UNSAFE.sub("_", name).lstrip(".")[-MAX_NAME_CHARS:]
-    return name or "upload"
 
 
 def sniff(upload, limit):
@@ -59,14 +45,6 @@ def sniff(upload, limit):
     finally:
         upload.file.seek(0)
     return fmt
-
-
-def store(upload, media_root):
-    """Write the upload to MEDIA_ROOT/uploads/<random>/<safe name>; its absolute path."""
-    path = Path(media_root) / UPLOADS_DIR / uuid.uuid4().hex[:12] / safe_name(upload.filename)
-    upload.file.seek(0)
-    write_atomically(path, upload.file.read())
-    return path
 
 
 def _measure(file):

@@ -11,7 +11,7 @@ import redis
 from imagepipe.errors import ImagePipeError
 from imagepipe.settings import get_settings
 
-from . import dead_letters, demo, events, health, migrate, process, similar, status, sweep
+from . import check, dead_letters, delete, demo, events, health, migrate, process, similar, status, sweep
 
 #: What a user can cause (bad settings, a service down, a wrong path): one line, no traceback.
 #: RuntimeError is what playhouse raises for a DATABASE_URL scheme it does not know.
@@ -23,8 +23,9 @@ EXPECTED_ERRORS = (
     peewee.PeeweeException,
     redis.RedisError,
     dramatiq.errors.DramatiqError,
+    LookupError,
 )
-COMMANDS = (migrate, process, status, events, similar, dead_letters, health, sweep, demo)
+COMMANDS = (migrate, check, process, status, events, similar, delete, dead_letters, health, sweep, demo)
 
 
 def build_parser():

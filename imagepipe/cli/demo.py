@@ -7,6 +7,7 @@ import time
 from imagepipe.redis_server import PrivateRedis, redis_answers
 from imagepipe.samples import write_demo_set
 from imagepipe.settings import get_settings
+from imagepipe.storage import get_storage
 from imagepipe.worker_process import start_worker, stop_worker
 from models import bind_database, migrate_schema
 
@@ -64,5 +65,5 @@ def _run_demo(args, settings):
     if code not in (0, None) and not finished:
         print(f"imagepipe: the worker exited early (code {code}); see {log_path}", file=sys.stderr)
     status = process.outcome(ids, finished, args.timeout)
-    print(f"database {settings.database_url}, files under {settings.media_root}")
+    print(f"database {settings.database_url}, files in {get_storage().address}")
     return status

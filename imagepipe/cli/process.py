@@ -8,8 +8,11 @@ from pathlib import Path
 import redis
 
 from imagepipe.event_stream import newest_id
-from imagepipe.media import UPLOADS_DIR, VARIANTS_DIR, import_source
-from models import Image, bind_database, register_image
+from imagepipe.storage import LocalStorage, get_storage
+from imagepipe.storage.keys import VARIANTS_DIR
+from imagepipe.submission import enqueue as enqueue_source
+from imagepipe.submission import store_source
+from models import Image, bind_database
 
 from .follow import ended_images, follow_images
 from .table import images_table
@@ -29,10 +32,11 @@ def add_arguments(parser):
     )
 
 
-def expand(paths, media_root):
+def expand(paths):
     """Files as given, and the image files inside folders (recursively; hidden files and the
-    pipeline's own variants under MEDIA_ROOT skipped)."""
-    variants = (Path(media_root) / VARIANTS_DIR).resolve()
+    pipeline's own variants in local storage skipped)."""
+    storage = get_storage()
+    variants = storage.path(VARIANTS_DIR) if isinstance(storage, LocalStorage) else None
     found = []
     for path in map(Path, paths):
         if path.is_dir():
@@ -42,7 +46,7 @@ def expand(paths, media_root):
                 if p.is_file()
                 and p.suffix.lower() in IMAGE_SUFFIXES
                 and not p.name.startswith(".")
-                and not p.resolve().is_relative_to(variants)
+                and not (variants and p.resolve().is_relative_to(variants))
             )
         elif path.is_file():
             found.append(path)
@@ -51,26 +55,13 @@ def expand(paths, media_root):
     return found
 
 
-def enqueue(paths, settings):
-    """Register each file (copied into MEDIA_ROOT when outside it) and send its ingest message.
-
-    The message is sent only after the row is committed, so a fast worker always finds it.
-    """
-    from actors import ingest
-
+def enqueue(paths):
+    """Store each file (used in place when it already lies in local storage), register it and
+    send its ingest message; the new images' ids."""
     ids = []
     for path in paths:
-        source = import_source(settings.media_root, path)
-        image = register_image(source, path.name)
-        try:
-            ingest.send(image.id)
-        except Exception:
-            # Nothing will ever process a row whose message was not sent: take it back.
-            image.delete_instance(recursive=True)
-            if source.startswith(f"{UPLOADS_DIR}/"):
-                (settings.media_root / source).unlink(missing_ok=True)
-            raise
-        ids.append(image.id)
+        key, stored = store_source(path)
+        ids.append(enqueue_source(key, path.name, stored=stored).id)
     return ids
 
 
@@ -79,7 +70,7 @@ def process_and_follow(paths, settings, *, timeout_s, alive=None, out=sys.stdout
     with contextlib.closing(redis.Redis.from_url(settings.events_redis_url)) as events:
         # Taken before enqueueing, so that reading after it misses none of these images' events.
         since = newest_id(events, settings.events_stream)
-        ids = enqueue(paths, settings)
+        ids = enqueue(paths)
         print(f"queued {len(ids)} image(s): {', '.join(map(str, ids))}", file=out, flush=True)
         finished = follow_images(
             ids, events, stream=settings.events_stream, since=since, timeout_s=timeout_s, out=out, alive=alive
@@ -118,9 +109,9 @@ def wait_for(image_ids, timeout_s, report=print):
 
 def run(args, settings):
     bind_database(settings.database_url)
-    paths = expand(args.paths, settings.media_root)
+    paths = expand(args.paths)
     if not args.wait:
-        ids = enqueue(paths, settings)
+        ids = enqueue(paths)
         print(f"queued {len(ids)} image(s): {', '.join(map(str, ids))}")
         return 0
     ids, finished = process_and_follow(paths, settings, timeout_s=args.timeout)

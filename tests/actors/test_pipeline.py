@@ -1,7 +1,10 @@
-"""The pipeline end to end: real Redis broker, real in-process worker, real database."""
+"""The pipeline end to end: real Redis broker, real in-process worker, real database, and
+both storage backends (the local disk, a real S3 server)."""
 
+import io
 from pathlib import Path
 
+import pytest
 from PIL import Image as PILImage
 
 from imagepipe.event_stream import decode
@@ -9,7 +12,7 @@ from imagepipe.samples import make_photo, save_jpeg
 from middleware import EventPublisher
 from models import Embedding, Image, Metadata, Step, Variant
 from tests.conftest import with_postgres
-from tests.helpers import finish, submit
+from tests.helpers import finish, stored_bytes, submit
 
 
 def photo(tmp_path, name="photo.jpg", size=(2400, 1600), **options):
@@ -17,9 +20,9 @@ def photo(tmp_path, name="photo.jpg", size=(2400, 1600), **options):
 
 
 @with_postgres
-def test_an_image_goes_through_every_step(worker, media_root, tmp_path):
+def test_an_image_goes_through_every_step(worker, storage, tmp_path):
     """One photo ends completed with 3 widths x 2 formats, metadata and an embedding."""
-    image_id = submit(media_root, photo(tmp_path))
+    image_id = submit(storage, photo(tmp_path))
 
     image = finish([image_id])[image_id]
 
@@ -29,18 +32,19 @@ def test_an_image_goes_through_every_step(worker, media_root, tmp_path):
     variants = sorted((v.width, v.format) for v in image.variants)
     assert variants == sorted((w, f) for w in (640, 1024, 1920) for f in ("avif", "webp"))
     for variant in image.variants:
-        with PILImage.open(media_root / variant.path) as out:
+        data = stored_bytes(storage, variant.path)
+        with PILImage.open(io.BytesIO(data)) as out:
             assert out.size == (variant.width, variant.height)
             assert out.format.lower() == variant.format
-        assert (media_root / variant.path).stat().st_size == variant.bytes
+        assert len(data) == variant.bytes
     assert Metadata.get(Metadata.image == image_id).phash
     assert Embedding.get(Embedding.image == image_id).dims > 0
     assert {s.status for s in Step.select().where(Step.image == image_id)} == {"done"}
 
 
-def test_a_rotated_phone_photo_comes_out_upright(worker, media_root, tmp_path):
+def test_a_rotated_phone_photo_comes_out_upright(worker, storage, tmp_path):
     """EXIF orientation 6 on a 1800x1200 stored image gives a 1200-wide portrait set."""
-    image_id = submit(media_root, photo(tmp_path, size=(1800, 1200), orientation=6))
+    image_id = submit(storage, photo(tmp_path, size=(1800, 1200), orientation=6))
 
     image = finish([image_id])[image_id]
 
@@ -49,8 +53,8 @@ def test_a_rotated_phone_photo_comes_out_upright(worker, media_root, tmp_path):
     assert sorted({(v.width, v.height) for v in image.variants}) == [(640, 960), (1024, 1536)]
 
 
-def test_a_small_image_is_never_upscaled(worker, media_root, tmp_path):
-    image_id = submit(media_root, photo(tmp_path, size=(500, 300)))
+def test_a_small_image_is_never_upscaled(worker, storage, tmp_path):
+    image_id = submit(storage, photo(tmp_path, size=(500, 300)))
 
     image = finish([image_id])[image_id]
 
@@ -58,9 +62,9 @@ def test_a_small_image_is_never_upscaled(worker, media_root, tmp_path):
 
 
 @with_postgres
-def test_a_corrupt_file_fails_at_once_with_its_reason(worker, media_root, corpus):
+def test_a_corrupt_file_fails_at_once_with_its_reason(worker, storage, corpus):
     """A truncated JPEG fails permanently on its first attempt; nothing downstream runs."""
-    image_id = submit(media_root, corpus / "bad" / "truncated_Canon_40D.jpg")
+    image_id = submit(storage, corpus / "bad" / "truncated_Canon_40D.jpg")
 
     image = finish([image_id])[image_id]
 
@@ -71,6 +75,7 @@ def test_a_corrupt_file_fails_at_once_with_its_reason(worker, media_root, corpus
     assert not Variant.select().where(Variant.image == image_id).exists()
 
 
+@pytest.mark.parametrize("storage", ["local"], indirect=True)
 def test_a_source_outside_media_root_is_refused(worker, media_root, tmp_path):
     """A symlink inside MEDIA_ROOT that points out of it is not followed."""
     from actors import ingest
@@ -98,13 +103,13 @@ def completion_events(broker, redis_client):
     return [event["image_id"] for event in stored if event["type"] == "image-completed"]
 
 
-def test_redelivered_messages_leave_one_set_of_rows_and_files(worker, broker, media_root, tmp_path):
+def test_redelivered_messages_leave_one_set_of_rows_and_files(worker, broker, storage, tmp_path):
     """Re-running every step of a completed image changes no rows, adds no files, completes once."""
     from actors import embed, extract_metadata, make_variants
 
-    image_id = submit(media_root, photo(tmp_path))
+    image_id = submit(storage, photo(tmp_path))
     first = finish([image_id])[image_id]
-    files_before = sorted(p.name for p in (media_root / "variants" / str(image_id)).iterdir())
+    files_before = storage.keys(f"variants/{image_id}/")
     rows_before = [(v.id, v.width, v.format, v.bytes) for v in first.variants.order_by(Variant.id)]
 
     # given: the worker died after the work but before the ack, so the steps look unfinished
@@ -118,17 +123,17 @@ def test_redelivered_messages_leave_one_set_of_rows_and_files(worker, broker, me
 
     again = Image.get_by_id(image_id)
     assert again.status == "completed"
-    assert sorted(p.name for p in (media_root / "variants" / str(image_id)).iterdir()) == files_before
+    assert storage.keys(f"variants/{image_id}/") == files_before
     assert [(v.id, v.width, v.format, v.bytes) for v in again.variants.order_by(Variant.id)] == rows_before
     assert Metadata.select().where(Metadata.image == image_id).count() == 1
     assert Embedding.select().where(Embedding.image == image_id).count() == 1
 
 
-def test_a_done_step_is_skipped_when_its_message_comes_again(worker, broker, media_root, tmp_path):
+def test_a_done_step_is_skipped_when_its_message_comes_again(worker, broker, storage, tmp_path):
     """Redelivering ingest of a completed image repeats no work (its step is done)."""
     from actors import ingest
 
-    image_id = submit(media_root, photo(tmp_path, size=(800, 600)))
+    image_id = submit(storage, photo(tmp_path, size=(800, 600)))
     finish([image_id])
     completed_at = Image.get_by_id(image_id).completed_at
 
@@ -141,11 +146,11 @@ def test_a_done_step_is_skipped_when_its_message_comes_again(worker, broker, med
     assert Image.get_by_id(image_id).completed_at == completed_at
 
 
-def test_many_images_complete_exactly_once(worker, broker, media_root, tmp_path, redis_client):
+def test_many_images_complete_exactly_once(worker, broker, storage, tmp_path, redis_client):
     """Steps finishing in any order across threads complete each image once: one
     image-completed event an image, never two."""
     paths = [save_jpeg(make_photo(900, 600, seed=i), Path(tmp_path) / f"p{i}.jpg") for i in range(8)]
-    ids = [submit(media_root, path) for path in paths]
+    ids = [submit(storage, path) for path in paths]
 
     images = finish(ids)
     events = next(m for m in broker.middleware if isinstance(m, EventPublisher))
@@ -160,7 +165,7 @@ def test_many_images_complete_exactly_once(worker, broker, media_root, tmp_path,
     assert sorted(completions) == sorted(ids)
 
 
-def test_a_hung_decoder_fails_its_image_and_the_next_one_completes(worker, media_root, tmp_path, monkeypatch):
+def test_a_hung_decoder_fails_its_image_and_the_next_one_completes(worker, storage, tmp_path, monkeypatch):
     """The metadata step hangs in its child: killed at the 2 s limit, the image fails for good
     with the reason and one dead letter, and the next image goes through the same worker."""
     import dataclasses
@@ -176,7 +181,7 @@ def test_a_hung_decoder_fails_its_image_and_the_next_one_completes(worker, media
     hung_settings = dataclasses.replace(get_settings(), step_time_limit_s=2)
     monkeypatch.setattr(actors.pipeline, "get_settings", lambda: hung_settings)
     monkeypatch.setattr(imaging, "describe", isolation_probes.hang)
-    hung = submit(media_root, photo(tmp_path, "hung.jpg", size=(800, 600)))
+    hung = submit(storage, photo(tmp_path, "hung.jpg", size=(800, 600)))
 
     image = finish([hung])[hung]
 
@@ -188,5 +193,5 @@ def test_a_hung_decoder_fails_its_image_and_the_next_one_completes(worker, media
     assert [(d.actor, d.error_type) for d in letters] == [("extract_metadata", "ImageWorkTimedOut")]
 
     monkeypatch.undo()
-    good = submit(media_root, photo(tmp_path, "good.jpg", size=(800, 600)))
+    good = submit(storage, photo(tmp_path, "good.jpg", size=(800, 600)))
     assert finish([good])[good].status == "completed"

@@ -8,7 +8,9 @@ import sys
 import pytest
 
 from imagepipe.samples import make_photo, save_jpeg
+from imagepipe.storage import LocalStorage
 from imagepipe.worker_process import start_worker, stop_worker
+from tests.conftest import storage_env
 
 
 def imagepipe(*args, env, timeout=120):
@@ -22,14 +24,19 @@ def imagepipe(*args, env, timeout=120):
 
 
 @pytest.fixture
-def cli_env(tmp_path, redis_client, redis_url):
-    media = tmp_path / "media"
-    media.mkdir()
+def cli_storage(tmp_path, storage):
+    """The test's S3 prefix, or a local folder of this test's own."""
+    return storage if storage.scheme == "s3" else LocalStorage(tmp_path / "media")
+
+
+@pytest.fixture
+def cli_env(tmp_path, redis_client, redis_url, cli_storage):
     return {
         "DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
-        "MEDIA_ROOT": str(media),
+        "MEDIA_ROOT": str(tmp_path / "media"),
         "REDIS_URL": redis_url,
         "BROKER_URL": redis_url,
+        **storage_env(cli_storage),
     }
 
 
@@ -41,7 +48,7 @@ def test_migrate_is_safe_to_run_twice(cli_env):
     assert second.returncode == 0 and second.stdout.strip() == "schema is up to date"
 
 
-def test_process_wait_with_a_dramatiq_actors_subprocess(cli_env, tmp_path, corpus):
+def test_process_wait_with_a_dramatiq_actors_subprocess(cli_env, cli_storage, tmp_path, corpus):
     """`dramatiq actors` + `imagepipe process --wait`: a good photo completes, a bad one fails."""
     good = save_jpeg(make_photo(1300, 900, seed=3), tmp_path / "good.jpg")
     bad = corpus / "bad" / "truncated_Canon_40D.jpg"
@@ -64,7 +71,7 @@ def test_process_wait_with_a_dramatiq_actors_subprocess(cli_env, tmp_path, corpu
         (1024, "avif"),
         (1024, "webp"),
     ]
-    assert all((tmp_path / "media" / v["path"]).is_file() for v in images["good.jpg"]["variants"])
+    assert all(cli_storage.exists(v["path"]) for v in images["good.jpg"]["variants"])
     assert images["truncated_Canon_40D.jpg"]["status"] == "failed"
     assert "truncated" in images["truncated_Canon_40D.jpg"]["error"]
 
@@ -90,7 +97,7 @@ def test_a_bad_setting_is_one_line_not_a_traceback(cli_env, setting, message):
     assert len(result.stderr.strip().splitlines()) == 1 and result.stderr.startswith(message)
 
 
-def test_a_broker_that_is_down_leaves_no_orphan_image(cli_env, tmp_path):
+def test_a_broker_that_is_down_leaves_no_orphan_image(cli_env, cli_storage, tmp_path):
     """When the message cannot be sent the row is taken back, so nothing waits for ever."""
     photo = save_jpeg(make_photo(100, 100), tmp_path / "a.jpg")
     imagepipe("migrate", env=cli_env)
@@ -100,7 +107,7 @@ def test_a_broker_that_is_down_leaves_no_orphan_image(cli_env, tmp_path):
 
     assert result.returncode == 1 and result.stderr.startswith("imagepipe: error:")
     assert listed.stdout == ""
-    assert not any((tmp_path / "media" / "uploads").rglob("*.jpg"))
+    assert cli_storage.keys("sources/") == []
 
 
 def test_status_of_an_unknown_image(cli_env):

@@ -239,22 +239,22 @@ def test_replay_refuses_unknown_ids_and_changes_nothing(probes):
     assert DeadLetter.get_by_id(dead.id).replay_count == 0
 
 
-def test_the_pipeline_dead_letters_a_bad_file_and_replays_it_once_fixed(worker, media_root, corpus, tmp_path):
+def test_the_pipeline_dead_letters_a_bad_file_and_replays_it_once_fixed(worker, storage, corpus, tmp_path):
     """Needs DeadLetters in actors/broker.py: a truncated JPEG is stored; once the file is
     replaced by a good one, a replay completes the image, and a second replay changes nothing."""
     from imagepipe.samples import make_photo, save_jpeg
 
-    image_id = submit(media_root, corpus / "bad" / "truncated_Canon_40D.jpg", name="fixed-later.jpg")
+    image_id = submit(storage, corpus / "bad" / "truncated_Canon_40D.jpg", name="fixed-later.jpg")
     assert finish([image_id])[image_id].status == "failed"
     (dead,) = DeadLetter.select().where(DeadLetter.image_id == image_id)
     assert (dead.actor, dead.error_type, dead.attempts) == ("ingest", "TruncatedImage", 1)
 
-    save_jpeg(make_photo(1200, 800, seed=5), media_root / "tests" / "fixed-later.jpg")
+    fixed = save_jpeg(make_photo(1200, 800, seed=5), tmp_path / "fixed-later.jpg")
+    storage.put("tests/fixed-later.jpg", fixed.read_bytes(), content_type="image/jpeg")
     replay([dead.id])
     image = finish([image_id])[image_id]
     assert (image.status, image.error) == ("completed", None)
     variants = {(v.path, v.bytes) for v in Variant.select().where(Variant.image == image_id)}
-    mtimes = {path: (media_root / path).stat().st_mtime_ns for path, _ in variants}
     attempts = {step.name: step.attempts for step in Step.select().where(Step.image == image_id)}
 
     replay([dead.id])
@@ -262,7 +262,7 @@ def test_the_pipeline_dead_letters_a_bad_file_and_replays_it_once_fixed(worker, 
     worker.join()
 
     assert {(v.path, v.bytes) for v in Variant.select().where(Variant.image == image_id)} == variants
-    assert {path: (media_root / path).stat().st_mtime_ns for path in mtimes} == mtimes
+    assert storage.keys(f"variants/{image_id}/") == sorted(path for path, _ in variants)
     assert {step.name: step.attempts for step in Step.select().where(Step.image == image_id)} == attempts
     assert Image.get_by_id(image_id).status == "completed"
 

@@ -25,14 +25,14 @@ def health(env):
 
 
 @pytest.mark.timeout(90)
-def test_live_workers_report_their_counts_and_killed_ones_turn_stale(redis_client, worker_env, media_root, tmp_path):
+def test_live_workers_report_their_counts_and_killed_ones_turn_stale(redis_client, worker_env, storage, tmp_path):
     env = {
         **worker_env,
         "IMAGEPIPE_HEARTBEAT_INTERVAL_S": "0.5",
     }
     worker = start_worker(env, processes=2, threads=2, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        image_id = submit(media_root, save_jpeg(make_photo(800, 600, seed=2), tmp_path / "a.jpg"))
+        image_id = submit(storage, save_jpeg(make_photo(800, 600, seed=2), tmp_path / "a.jpg"))
         finish([image_id])
         time.sleep(1.2)  # a heartbeat after the work
         alive = health(env)

@@ -20,12 +20,12 @@ def test_sending_a_1_mb_message_fails_in_the_sender(broker):
 
 
 def test_a_1_mb_message_from_elsewhere_is_dead_lettered_and_the_worker_goes_on(
-    worker, broker, redis_url, media_root, tmp_path
+    worker, broker, redis_url, storage, tmp_path
 ):
     """Sent by code without the limit: it fails on its first delivery without running."""
     from actors import ingest
 
-    image_id = submit(media_root, save_jpeg(make_photo(400, 300), tmp_path / "a.jpg"))
+    image_id = submit(storage, save_jpeg(make_photo(400, 300), tmp_path / "a.jpg"))
     finish([image_id])
     oversized = dramatiq.Message(
         queue_name=ingest.queue_name,
@@ -43,5 +43,5 @@ def test_a_1_mb_message_from_elsewhere_is_dead_lettered_and_the_worker_goes_on(
     letter = DeadLetter.get(DeadLetter.message_id == oversized.message_id)
     assert (letter.error_type, letter.attempts) == ("MessageTooLarge", 1)
     assert Step.get(Step.image == image_id, Step.name == "ingest").attempts == 1  # it never ran
-    good = submit(media_root, save_jpeg(make_photo(400, 300, seed=3), tmp_path / "b.jpg"))
+    good = submit(storage, save_jpeg(make_photo(400, 300, seed=3), tmp_path / "b.jpg"))
     assert finish([good])[good].status == Image.COMPLETED

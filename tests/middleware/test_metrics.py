@@ -25,7 +25,7 @@ def scrape(port, timeout_s=20):
 
 
 @pytest.mark.timeout(90)
-def test_step_durations_failures_and_bytes_are_exported(redis_client, worker_env, media_root, tmp_path, corpus):
+def test_step_durations_failures_and_bytes_are_exported(redis_client, worker_env, storage, tmp_path, corpus):
     port = free_port()
     env = {
         **worker_env,
@@ -35,8 +35,8 @@ def test_step_durations_failures_and_bytes_are_exported(redis_client, worker_env
     }
     worker = start_worker(env, processes=2, threads=2, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        good = submit(media_root, save_jpeg(make_photo(1200, 800, seed=4), tmp_path / "good.jpg"))
-        bad = submit(media_root, corpus / "bad" / "truncated_Canon_40D.jpg")
+        good = submit(storage, save_jpeg(make_photo(1200, 800, seed=4), tmp_path / "good.jpg"))
+        bad = submit(storage, corpus / "bad" / "truncated_Canon_40D.jpg")
         finish([good, bad])
         metrics = scrape(port)
     finally:

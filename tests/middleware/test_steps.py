@@ -19,12 +19,12 @@ def test_steps_of_a_failed_image_are_not_started(database_url):
     assert Step.get(Step.image == image.id, Step.name == "embed").attempts == 0
 
 
-def test_a_message_that_expires_before_it_runs_fails_its_image_and_is_kept(worker, media_root, tmp_path):
+def test_a_message_that_expires_before_it_runs_fails_its_image_and_is_kept(worker, storage, tmp_path):
     """AgeLimit skips an expired message: its image fails with the reason and a dead letter."""
     from actors import ingest
 
     source = save_jpeg(make_photo(300, 200), tmp_path / "late.jpg")
-    image_id = submit(media_root, source)  # sent normally: ingest runs
+    image_id = submit(storage, source)  # sent normally: ingest runs
     late = register_image(Image.get_by_id(image_id).source, "late.jpg")
     # sent a second ago with a 1 ms limit: expired whenever the worker fetches it
     message = ingest.message_with_options(args=(late.id,), max_age=1)
@@ -36,7 +36,7 @@ def test_a_message_that_expires_before_it_runs_fails_its_image_and_is_kept(worke
     assert DeadLetter.get(DeadLetter.image_id == late.id).error_type == "MessageExpired"
 
 
-def test_a_finished_step_that_cannot_be_recorded_runs_again(worker, media_root, tmp_path, monkeypatch):
+def test_a_finished_step_that_cannot_be_recorded_runs_again(worker, storage, tmp_path, monkeypatch):
     """The database refusing the 'done' write must not leave the image processing for ever."""
     real_finish, calls = middleware.steps.finish_step, []
 
@@ -49,7 +49,7 @@ def test_a_finished_step_that_cannot_be_recorded_runs_again(worker, media_root, 
     monkeypatch.setattr(middleware.steps, "finish_step", refuse_once)
     monkeypatch.setattr(middleware.steps, "RECORD_RETRY_DELAY_MS", 100)
 
-    image_id = submit(media_root, save_jpeg(make_photo(400, 300), tmp_path / "a.jpg"))
+    image_id = submit(storage, save_jpeg(make_photo(400, 300), tmp_path / "a.jpg"))
     image = finish([image_id])[image_id]
 
     assert image.status == "completed"
@@ -57,7 +57,7 @@ def test_a_finished_step_that_cannot_be_recorded_runs_again(worker, media_root, 
     assert Step.get(Step.image == image_id, Step.name == "embed").attempts == 2
 
 
-def test_a_step_whose_attempts_all_died_fails_for_good_without_running(worker, media_root, tmp_path):
+def test_a_step_whose_attempts_all_died_fails_for_good_without_running(worker, storage, tmp_path):
     """Three attempts left ``processing`` with no error (their process died): the fourth is refused."""
     from actors import ingest
 

@@ -1,7 +1,6 @@
 """The Sweeper middleware: one worker process at a time re-sends the steps whose message was lost."""
 
 import datetime
-import shutil
 import subprocess
 
 import pytest
@@ -12,15 +11,12 @@ from middleware import Sweeper
 from middleware.sweeper import LOCK_KEY
 from models import Image, Step, register_image
 from models.image import utcnow
-from tests.helpers import finish
+from tests.helpers import finish, register
 
 
-def lose_ingest(media_root, tmp_path, name="lost.jpg"):
+def lose_ingest(storage, tmp_path, name="lost.jpg"):
     """A real image whose ingest a crashed worker left processing; its message is gone from Redis."""
-    path = media_root / "tests" / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(save_jpeg(make_photo(400, 300, seed=7), tmp_path / name), path)
-    image = register_image(f"tests/{name}", name)
+    image = Image.get_by_id(register(storage, save_jpeg(make_photo(400, 300, seed=7), tmp_path / name)))
     Step.update(status=Step.PROCESSING, attempts=1, started_at=utcnow() - datetime.timedelta(hours=1)).where(
         Step.image == image.id, Step.name == "ingest"
     ).execute()
@@ -61,9 +57,9 @@ def test_zero_turns_it_off():
 
 
 @pytest.mark.timeout(90)
-def test_a_worker_recovers_an_image_whose_message_was_lost(redis_client, worker_env, media_root, tmp_path):
+def test_a_worker_recovers_an_image_whose_message_was_lost(redis_client, worker_env, storage, tmp_path):
     # given: an image whose ingest message was lost with its worker
-    image = lose_ingest(media_root, tmp_path)
+    image = lose_ingest(storage, tmp_path)
     env = {
         **worker_env,
         "IMAGEPIPE_WIDTHS": "320",

@@ -88,9 +88,9 @@ def silent_redis():
             connection.close()
 
 
-def register_copies(media_root, sources, prefix, count):
+def register_copies(storage, sources, prefix, count):
     """``count`` fresh images (copies of ``sources`` in turn) registered, not yet sent."""
-    return [register(media_root, sources[n % len(sources)], f"{prefix}-{n}.jpg") for n in range(count)]
+    return [register(storage, sources[n % len(sources)], f"{prefix}-{n}.jpg") for n in range(count)]
 
 
 def send_and_time(image_ids):
@@ -122,10 +122,10 @@ class Run:
         return max(process[index] for process in self.totals)
 
 
-def run_pipeline(env, media_root, sources, log_path, name):
+def run_pipeline(env, storage, sources, log_path, name):
     """One worker, warmed up, through IMAGES images; stopped, so its writers log their totals."""
-    warmup = register_copies(media_root, sources, f"{name}-warmup", WARMUP_IMAGES)
-    batch = register_copies(media_root, sources, name, IMAGES)
+    warmup = register_copies(storage, sources, f"{name}-warmup", WARMUP_IMAGES)
+    batch = register_copies(storage, sources, name, IMAGES)
     with open(log_path, "wb") as log:
         worker = start_worker(env, processes=2, threads=2, stdout=log, stderr=subprocess.STDOUT)
     try:
@@ -140,8 +140,7 @@ def run_pipeline(env, media_root, sources, log_path, name):
 
 
 @pytest.mark.timeout(180)
-def test_an_unreachable_events_redis_costs_no_image_and_no_throughput(redis_client, worker_env, media_root, tmp_path):
-    (media_root / "tests").mkdir(parents=True, exist_ok=True)
+def test_an_unreachable_events_redis_costs_no_image_and_no_throughput(redis_client, worker_env, storage, tmp_path):
     sources = [save_jpeg(make_photo(640, 480, seed=seed), tmp_path / f"{seed}.jpg") for seed in range(5)]
     normal_env = {**worker_env, **NARROW_PIPELINE}
     runs = {"normal": [], "down": []}
@@ -150,7 +149,7 @@ def test_an_unreachable_events_redis_costs_no_image_and_no_throughput(redis_clie
         for n, condition in enumerate(ORDER):
             # when: 100 images go through a worker whose events Redis works, or never answers
             env = normal_env if condition == "normal" else down_env
-            run = run_pipeline(env, media_root, sources, tmp_path / f"{n}.log", name=f"events-down-{n}")
+            run = run_pipeline(env, storage, sources, tmp_path / f"{n}.log", name=f"events-down-{n}")
             runs[condition].append(run)
             print(
                 f"run {n} ({condition}): {run.seconds:.2f}s; events {run.total(STORED)} stored, "

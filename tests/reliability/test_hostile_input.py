@@ -18,7 +18,6 @@ import random
 import time
 import zipfile
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import dramatiq
 import pytest
@@ -44,18 +43,20 @@ class Case:
     name: str
     error_type: str
     reason: str  # the stored error starts with this
-    send: object  # (media_root, tmp_path) -> image id
+    send: object  # (storage, tmp_path) -> image id
     step_attempts: int = 1
+    #: A path trick that only a filesystem can fall for (with S3, keys are names, not paths).
+    local_only: bool = False
     seen: dict = field(default_factory=dict)
 
 
 def _file_case(name, error_type, reason, content):
-    """A case whose source is a file written into MEDIA_ROOT: ``content()`` gives its bytes."""
+    """A case whose source is a file put in storage: ``content()`` gives its bytes."""
 
-    def send(media_root, tmp_path):
+    def send(storage, tmp_path):
         path = tmp_path / name
         path.write_bytes(content())
-        return submit(media_root, path, name=f"hostile-{name}")
+        return submit(storage, path, name=f"hostile-{name}")
 
     return Case(name, error_type, reason, send)
 
@@ -80,27 +81,27 @@ def _zip_polyglot():
     return _jpeg() + archive.getvalue()
 
 
-def _outside_media_root(media_root, tmp_path):
+def _outside_media_root(storage, tmp_path):
     """A source named by a path that climbs out of MEDIA_ROOT to a real image."""
     target = save_jpeg(make_photo(64, 48), tmp_path / "outside.jpg")
-    image = register_image(os.path.relpath(target, media_root), "outside.jpg")
+    image = register_image(os.path.relpath(target, storage.root), "outside.jpg")
     _send_ingest(image.id)
     return image.id
 
 
-def _symlink_out(media_root, tmp_path):
+def _symlink_out(storage, tmp_path):
     """A symlink inside MEDIA_ROOT whose target is outside it."""
     target = save_jpeg(make_photo(64, 48), tmp_path / "secret.jpg")
-    link = Path(media_root) / "tests" / "hostile-link.jpg"
+    link = storage.root / "tests" / "hostile-link.jpg"
     link.parent.mkdir(parents=True, exist_ok=True)
     link.unlink(missing_ok=True)
     link.symlink_to(target)
-    image = register_image(link.relative_to(media_root).as_posix(), "link.jpg")
+    image = register_image(link.relative_to(storage.root).as_posix(), "link.jpg")
     _send_ingest(image.id)
     return image.id
 
 
-def _one_megabyte_message(media_root, tmp_path):
+def _one_megabyte_message(storage, tmp_path):
     """An ingest message carrying 1 MB, sent by code without the size limit (raw to the queue)."""
     from actors import ingest
 
@@ -157,12 +158,13 @@ def _generated_cases():
             "the file is also HTML or script (<script at byte ",
             lambda: _jpeg(comment=b"<script>fetch('/steal?'+document.cookie)</script>"),
         ),
-        Case("path outside MEDIA_ROOT", "SourceRejected", outside, _outside_media_root),
+        Case("path outside MEDIA_ROOT", "SourceRejected", outside, _outside_media_root, local_only=True),
         Case(
             "symlink out of MEDIA_ROOT",
             "SourceRejected",
             "source 'hostile-link.jpg' resolves outside MEDIA_ROOT",
             _symlink_out,
+            local_only=True,
         ),
         # Refused before StepTracking starts the step: the message never runs, so no attempt.
         Case(
@@ -175,7 +177,7 @@ def _generated_cases():
     ]
 
 
-def _check(case, image_id, *, master, children, media_root, good_path):
+def _check(case, image_id, *, master, children, storage, good_path):
     """Every expectation of one case, then a good image; returns what went wrong (empty when nothing)."""
     problems = []
     image = finish([image_id], timeout_s=CASE_TIMEOUT_S)[image_id]
@@ -202,7 +204,7 @@ def _check(case, image_id, *, master, children, media_root, good_path):
         found = [(letter.error_type, letter.attempts) for letter in letters]
         problems.append(f"dead letters {found}, expected one {case.error_type} after 1 attempt")
 
-    good_id = submit(media_root, save_jpeg(make_photo(96, 64), good_path))
+    good_id = submit(storage, save_jpeg(make_photo(96, 64), good_path))
     good = finish([good_id], timeout_s=CASE_TIMEOUT_S)[good_id]
     case.seen["next good image"] = good.status
     if good.status != Image.COMPLETED:
@@ -215,10 +217,12 @@ def _check(case, image_id, *, master, children, media_root, good_path):
 
 
 @pytest.mark.timeout(120)
-def test_hostile_input_fails_at_once_and_the_same_worker_keeps_serving(worker_env, media_root, corpus, tmp_path):
+def test_hostile_input_fails_at_once_and_the_same_worker_keeps_serving(worker_env, storage, corpus, tmp_path):
     env = {**worker_env, "IMAGEPIPE_WIDTHS": "320", "IMAGEPIPE_FORMATS": "webp"}
     log = tmp_path / "worker.log"
-    cases = _corpus_cases(corpus) + _generated_cases()
+    cases = [
+        case for case in _corpus_cases(corpus) + _generated_cases() if storage.scheme == "file" or not case.local_only
+    ]
     started = time.monotonic()
     with open(log, "wb") as output:
         master = start_worker(
@@ -226,7 +230,7 @@ def test_hostile_input_fails_at_once_and_the_same_worker_keeps_serving(worker_en
         )
     try:
         # given: a worker that has served one good image
-        warm = submit(media_root, save_jpeg(make_photo(96, 64), tmp_path / "warm.jpg"))
+        warm = submit(storage, save_jpeg(make_photo(96, 64), tmp_path / "warm.jpg"))
         assert finish([warm], timeout_s=60)[warm].status == Image.COMPLETED, log.read_text()[-3000:]
         children = child_pids(master.pid)
         assert len(children) == 1, f"expected one worker process, found {children}"
@@ -234,11 +238,9 @@ def test_hostile_input_fails_at_once_and_the_same_worker_keeps_serving(worker_en
         # when: each hostile input is sent, then a good image
         failures = {}
         for number, case in enumerate(cases):
-            image_id = case.send(media_root, tmp_path)
+            image_id = case.send(storage, tmp_path)
             good_path = tmp_path / f"good-{number}.jpg"
-            problems = _check(
-                case, image_id, master=master, children=children, media_root=media_root, good_path=good_path
-            )
+            problems = _check(case, image_id, master=master, children=children, storage=storage, good_path=good_path)
             if problems:
                 failures[case.name] = problems
     finally:

@@ -9,6 +9,7 @@ before the tenth kill in some runs. A step idle for 20 s once the queue is empty
 message; the test runs the database sweeper for those and reports how many it re-sent.
 """
 
+import io
 import os
 import random
 import signal
@@ -24,7 +25,7 @@ from imagepipe.event_stream import decode
 from imagepipe.samples import make_photo, save_jpeg
 from imagepipe.sweep import sweep
 from models import Image, Step, Variant
-from tests.helpers import epoch, submit, unfinished_steps, wait_until
+from tests.helpers import epoch, stored_bytes, submit, unfinished_steps, wait_until
 from tests.reliability.supervision import Supervisor, broker_env, child_pids, wait_for_exit
 
 IMAGES = 300
@@ -99,7 +100,7 @@ def spread(values, unit):
 
 
 @pytest.mark.timeout(360)
-def test_300_images_survive_10_random_sigkills(redis_client, worker_env, media_root, tmp_path):
+def test_300_images_survive_10_random_sigkills(redis_client, worker_env, storage, tmp_path):
     seed = int(os.environ.get("IMAGEPIPE_TEST_SEED") or time.time())
     rng = random.Random(seed)
     env = {
@@ -142,7 +143,7 @@ def test_300_images_survive_10_random_sigkills(redis_client, worker_env, media_r
             wait_until(restarted, 60, lambda: f"a restarted worker (kill {len(kills) + 1}): {state()}")
             # the images arrive in ten batches, one for each kill, so that every kill meets work
             batch = range(len(image_ids), IMAGES * (len(kills) + 1) // KILLS)
-            image_ids += [submit(media_root, photos[n % 10], f"kill-{n}.jpg") for n in batch]
+            image_ids += [submit(storage, photos[n % 10], f"kill-{n}.jpg") for n in batch]
             wait_until(working, 60, lambda: f"work to kill (kill {len(kills) + 1}): {state()}")
             time.sleep(rng.uniform(0.2, 1.0))
             main_pid = supervisor.master.pid
@@ -197,6 +198,6 @@ def test_300_images_survive_10_random_sigkills(redis_client, worker_env, media_r
     variants = list(Variant.select().where(Variant.image.in_(image_ids)))
     assert len(variants) == IMAGES * len(WIDTHS) * len(FORMATS)
     for variant in variants:
-        with PILImage.open(media_root / variant.path) as decoded:
+        with PILImage.open(io.BytesIO(stored_bytes(storage, variant.path))) as decoded:
             decoded.load()
             assert decoded.size == (variant.width, variant.height)

@@ -23,11 +23,11 @@ def kill_main_process(main, timeout_s):
 
 
 @pytest.mark.timeout(60)
-def test_idle_worker_processes_stop_when_their_main_process_is_killed(worker_env, media_root, tmp_path):
+def test_idle_worker_processes_stop_when_their_main_process_is_killed(worker_env, storage, tmp_path):
     main = start_worker(worker_env, processes=2, threads=1)
     try:
         wait_until(lambda: len(child_pids(main.pid)) == 2, 30, "two worker processes")
-        image_id = submit(media_root, save_jpeg(make_photo(320, 240), tmp_path / "before.jpg"))
+        image_id = submit(storage, save_jpeg(make_photo(320, 240), tmp_path / "before.jpg"))
         assert finish([image_id], timeout_s=30)[image_id].status == Image.COMPLETED
 
         orphans, stopped = kill_main_process(main, 10)

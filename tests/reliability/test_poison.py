@@ -14,7 +14,7 @@ from tests.worker_app import POISON_DELIVERIES_KEY, POISON_STEP, crashing_decode
 
 @pytest.mark.timeout(120)
 def test_a_message_that_kills_its_process_fails_after_3_deliveries_and_the_worker_survives(
-    redis_client, worker_env, media_root, tmp_path
+    redis_client, worker_env, storage, tmp_path
 ):
     env = {
         **worker_env,
@@ -34,7 +34,7 @@ def test_a_message_that_kills_its_process_fails_after_3_deliveries_and_the_worke
         survivor = supervisor.master
 
         # then: the next good image completes on the same worker
-        good_id = submit(media_root, save_jpeg(make_photo(400, 300, seed=3), tmp_path / "good.jpg"))
+        good_id = submit(storage, save_jpeg(make_photo(400, 300, seed=3), tmp_path / "good.jpg"))
         good = finish([good_id], timeout_s=60)[good_id]
         assert good.status == Image.COMPLETED, good.error
         assert supervisor.master is survivor and survivor.poll() is None

@@ -16,7 +16,7 @@ from tests.worker_app import SLOW_STARTS_KEY
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("target", ["master", "process group"])
 def test_sigterm_interrupts_a_60s_job_after_5s_and_the_next_worker_completes_it(
-    redis_client, worker_env, media_root, tmp_path, target
+    redis_client, worker_env, storage, tmp_path, target
 ):
     """SIGTERM to the master, or to every process as a Procfile platform does (the children
     then get it twice): out within 7 s, the job requeued and completed once by the next worker."""
@@ -29,7 +29,7 @@ def test_sigterm_interrupts_a_60s_job_after_5s_and_the_next_worker_completes_it(
     }
     worker_options = {"processes": 2, "threads": 2, "extra_args": ["--worker-shutdown-timeout", "6500"]}
     first = start_test_worker(env, **worker_options)
-    image_id = submit(media_root, save_jpeg(make_photo(900, 600, seed=1), tmp_path / "slow.jpg"))
+    image_id = submit(storage, save_jpeg(make_photo(900, 600, seed=1), tmp_path / "slow.jpg"))
     try:
         wait_until(lambda: redis_client.llen(SLOW_STARTS_KEY) == 1, 30, "the slow step to start")
 

@@ -34,13 +34,13 @@ CHROMIUM_ARGS = [
 
 
 @pytest.fixture
-def serve(settings, database_url, redis_client):
+def serve(settings, database_url, redis_client, storage):
     """``serve(**settings_overrides)`` -> an httpx.Client on a fresh server; stopped after the test."""
     running = []
 
     def start(**overrides):
         app_settings = dataclasses.replace(settings, database_url=database_url, **overrides)
-        # The database is bound by the database_url fixture and shared with the in-process worker.
+        # The database and the storage are bound by their fixtures, shared with the in-process worker.
         app = create_app(app_settings, bind=False)
         config = uvicorn.Config(
             app,

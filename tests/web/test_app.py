@@ -38,7 +38,7 @@ def test_upload_is_processed_and_its_variants_are_served(api, photo, settings):
     assert body == {"id": image_id, "status": "queued", "url": f"/images/{image_id}",
                     "events": f"/images/{image_id}/events"}  # fmt: skip
     source = Image.get_by_id(image_id).source
-    assert source.startswith("uploads/") and source.endswith("/evil_name.jpg")
+    assert source.startswith("sources/") and source.endswith("/evil_name.jpg")
     finish([image_id])
     image = api.get(body["url"]).json()
     assert image["status"] == "completed" and image["error"] is None
@@ -150,7 +150,7 @@ def test_requests_without_a_file_get_400(serve):
     api = serve()
     assert api.post("/images", data={"other": "x"}).status_code == 400
     response = api.post("/images", content=b"{}", headers={"content-type": "application/json"})
-    assert response.status_code == 400 and "multipart" in response.json()["error"]
+    assert response.status_code == 400 and "POST /uploads" in response.json()["error"]
     assert api.get("/images", params={"per_page": "lots"}).status_code == 400
     assert api.get("/images", params={"status": "nope"}).json()["error"].startswith("status must be")
     assert api.get("/images/999").status_code == 404
@@ -171,6 +171,7 @@ def test_requests_without_a_file_get_400(serve):
         "/media/variants/%2fetc%2fpasswd",
     ],
 )
+@pytest.mark.parametrize("storage", ["local"], indirect=True)
 def test_media_serves_nothing_outside_variants(serve, media_root, path):
     (media_root / "variants" / "1").mkdir(parents=True, exist_ok=True)
     outside = media_root / "outside"
@@ -199,13 +200,11 @@ def test_a_token_guards_every_route_but_health_and_the_page(serve):
     SseClient(api, "/events?token=s3cret").close()
 
 
-def test_dead_letters_are_listed_and_replayed(api, media_root, jpeg):
+def test_dead_letters_are_listed_and_replayed(api, storage, jpeg):
     import actors
 
     # given an image whose ingest message ended as a dead letter
-    target = media_root / "tests" / "dead.jpg"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_bytes(jpeg)
+    storage.put("tests/dead.jpg", jpeg, content_type="image/jpeg")
     image = register_image("tests/dead.jpg", "dead.jpg")
     start_step(image.id, "ingest")
     fail_step(image.id, "ingest", "disk busy")

@@ -1,0 +1,52 @@
+"""``imagepipe check``: can this process reach what the pipeline needs? One line each."""
+
+import contextlib
+
+import redis
+
+from imagepipe.storage import get_storage
+from models import bind_database, database
+
+NAME = "check"
+HELP = "check that the database, the broker's Redis and the storage are reachable (and writable)"
+
+
+def add_arguments(parser):
+    pass
+
+
+def checks(settings):
+    """``(what, problem or None)`` for each service, in the order a deployment needs them."""
+    yield "database", _attempt(lambda: _database(settings))
+    if settings.broker_url.startswith(("redis://", "rediss://", "unix://")):
+        yield "broker", _attempt(lambda: _redis(settings.broker_url))
+    yield "storage", _attempt(lambda: get_storage().check())
+
+
+def run(args, settings):
+    failed = 0
+    for what, problem in checks(settings):
+        where = get_storage().address if what == "storage" else ""
+        print(f"{what}: {'ok' if problem is None else 'FAILED: ' + problem}{f' ({where})' if where else ''}")
+        failed += problem is not None
+    return 1 if failed else 0
+
+
+def _attempt(check):
+    try:
+        check()
+    except Exception as exc:  # the one-line diagnosis is the point: never a traceback
+        lines = str(exc).strip().splitlines()
+        return lines[0] if lines else type(exc).__name__
+    return None
+
+
+def _database(settings):
+    bind_database(settings.database_url)
+    with database.connection_context():
+        database.execute_sql("SELECT 1")
+
+
+def _redis(url):
+    with contextlib.closing(redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)) as client:
+        client.ping()
