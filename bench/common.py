@@ -61,15 +61,17 @@ def print_table(title, headers, rows):
 
 
 @contextlib.contextmanager
-def pipeline_worker(folder, redis_url, *, processes, threads, database_url=None):
+def pipeline_worker(folder, redis_url, *, processes, threads, database_url=None, storage_url=None):
     """A migrated database (SQLite in ``folder`` unless ``database_url``), a media folder in
-    ``folder``, and a `dramatiq actors` worker.
+    ``folder`` (or the storage of ``storage_url``, AWS_* from the environment), and a
+    `dramatiq actors` worker.
 
     Sets the environment before ``actors`` is first imported, so this process's broker and the
     worker's agree; the broker is declared once per process, so keep ``redis_url`` the same
     across calls. Yields the worker's Popen.
     """
     from imagepipe.settings import get_settings
+    from imagepipe.storage import bind_storage
     from imagepipe.worker_process import start_worker, stop_worker
 
     Path(folder).mkdir(parents=True, exist_ok=True)
@@ -78,8 +80,10 @@ def pipeline_worker(folder, redis_url, *, processes, threads, database_url=None)
         BROKER_URL=redis_url,
         MEDIA_ROOT=str(Path(folder) / "media"),
         DATABASE_URL=database_url or f"sqlite:///{Path(folder) / 'bench.db'}",
+        IMAGEPIPE_STORAGE_URL=storage_url or (Path(folder) / "media").resolve().as_uri(),
     )
     get_settings.cache_clear()
+    bind_storage(None)
     from models import bind_database, migrate_schema
 
     bind_database(os.environ["DATABASE_URL"])
@@ -94,10 +98,9 @@ def pipeline_worker(folder, redis_url, *, processes, threads, database_url=None)
 def submit_and_wait(paths, timeout_s=1800):
     """Queue ``paths`` through the real CLI code path and wait until all have ended; wall seconds."""
     from imagepipe.cli.process import enqueue, wait_for
-    from imagepipe.settings import get_settings
 
     started = time.perf_counter()
-    ids = enqueue(paths, get_settings())
+    ids = enqueue(paths)
     if not wait_for(ids, timeout_s, report=lambda line: None):
         raise RuntimeError("pipeline did not finish in time")
     return time.perf_counter() - started, ids

@@ -4,7 +4,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-BENCHMARKS = ("variants.py", "encoders.py", "throughput.py", "rss.py", "noop.py", "sse_latency.py", "faults.py")
+BENCHMARKS = (
+    "variants.py", "encoders.py", "throughput.py", "storage.py", "rss.py", "noop.py", "sse_latency.py", "faults.py",
+)  # fmt: skip
 
 if __name__ == "__main__":
     here = Path(__file__).parent

@@ -36,7 +36,7 @@ def store_source(source, name=None):
     storage = get_storage()
     if isinstance(source, str | os.PathLike):
         path = Path(source)
-        key = getattr(storage, "key_of", lambda _: None)(path)
+        key = storage.key_of(path)
         if key is not None:
             return key, False
         key = source_key(name or path.name)

@@ -52,6 +52,10 @@ class Storage(abc.ABC):
         """Remove every object whose key starts with ``prefix``."""
         self.delete(self.keys(prefix))
 
+    def key_of(self, path):
+        """The key of a local file that is already stored (used in place, not copied), else None."""
+        return None
+
     def url(self, key, *, expires_s):
         """An absolute URL a browser can fetch ``key`` from, or None when the web app serves it."""
         return None

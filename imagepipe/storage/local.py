@@ -41,7 +41,6 @@ class LocalStorage(Storage):
         return path
 
     def key_of(self, path):
-        """The key of a file already below ``root`` (stored in place, not copied), else None."""
         path = Path(path).resolve()
         return path.relative_to(self.root).as_posix() if path.is_relative_to(self.root) else None
 

@@ -18,6 +18,7 @@ import botocore.exceptions
 from imagepipe.errors import FileTooLarge, SourceMissing, StorageRefused, StorageUnavailable
 
 from .base import Storage
+from .cache import SourceCache
 from .keys import safe_name
 
 #: Read in pieces of this size, so a source is never held in memory whole.
@@ -36,6 +37,7 @@ CLIENT_CONFIG = botocore.config.Config(
     response_checksum_validation="when_required",
 )
 _MISSING_KEY = {"NoSuchKey", "404", "NotFound"}
+_NOT_MODIFIED = {"304", "NotModified"}
 _MISSING_BUCKET = {"NoSuchBucket"}
 _DENIED = {"AccessDenied", "403", "InvalidAccessKeyId", "SignatureDoesNotMatch", "AllAccessDisabled", "Forbidden"}
 _TRANSIENT = {"SlowDown", "Throttling", "ThrottlingException", "RequestTimeout", "ServiceUnavailable", "InternalError"}
@@ -57,6 +59,7 @@ class S3Storage(Storage):
         self.bucket = bucket
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
         self.public_url = public_url.rstrip("/")
+        self.cache = SourceCache()
         self._lock = threading.Lock()
         self._clients = {}  # by process id: a client's connection pool must not cross a fork
 
@@ -78,11 +81,30 @@ class S3Storage(Storage):
     def local_copy(self, key, *, max_bytes):
         with tempfile.TemporaryDirectory(prefix="imagepipe-") as folder:
             path = Path(folder) / safe_name(key.rsplit("/", 1)[-1])
-            with self._classified("GetObject", key, missing="source not found in"):
-                response = self._client().get_object(Bucket=self.bucket, Key=self._full(key))
-                with contextlib.closing(response["Body"]) as body, open(path, "wb") as copy:
-                    _copy_bounded(body, copy, max_bytes, declared=response.get("ContentLength"))
+            cached = self.cache.lookup(self.location(key))
+            if not (cached and self._unchanged(key, cached[1]) and self.cache.link(cached[0], path)):
+                self._download(key, path, max_bytes)
+            if path.stat().st_size > max_bytes:  # a copy cached under a higher limit
+                raise FileTooLarge(f"file is {path.stat().st_size:,} bytes, over the {max_bytes:,} byte limit")
             yield path
+
+    def _unchanged(self, key, etag):
+        """Whether the object is still the one cached: a 304 to If-None-Match, no body sent."""
+        with self._classified("GetObject", key, missing="source not found in"):
+            try:
+                self._client().head_object(Bucket=self.bucket, Key=self._full(key), IfNoneMatch=etag)
+            except botocore.exceptions.ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") in _NOT_MODIFIED:
+                    return True
+                raise
+        return False
+
+    def _download(self, key, path, max_bytes):
+        with self._classified("GetObject", key, missing="source not found in"):
+            response = self._client().get_object(Bucket=self.bucket, Key=self._full(key))
+            with contextlib.closing(response["Body"]) as body, open(path, "wb") as copy:
+                _copy_bounded(body, copy, max_bytes, declared=response.get("ContentLength"))
+        self.cache.store(self.location(key), path, response["ETag"])
 
     def exists(self, key):
         try:

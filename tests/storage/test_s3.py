@@ -143,3 +143,25 @@ def test_a_worker_with_a_wrong_secret_fails_the_image_with_the_reason_and_leaks_
     events = b"".join(value for _, fields in redis_client.xrange("imagepipe:events") for value in fields.values())
     for text in (dead.message, dead.error, dead.traceback, events.decode(), log.read_text()):
         assert secret not in text
+
+
+def test_later_steps_reuse_the_hosts_copy_while_the_object_is_unchanged(bucket, tmp_path):
+    """One download an image, not one a step: the next reads ask If-None-Match and get a 304."""
+    from imagepipe.storage.cache import SourceCache
+
+    bucket.cache = SourceCache(tmp_path / "cache")
+    calls = []
+    bucket._client().meta.events.register("before-call.s3.*", lambda model, **_: calls.append(model.name))
+    bucket.put("sources/c/a.jpg", b"first", content_type="image/jpeg")
+
+    reads = []
+    for _ in range(3):
+        with bucket.local_copy("sources/c/a.jpg", max_bytes=100) as path:
+            reads.append(path.read_bytes())
+    bucket.put("sources/c/a.jpg", b"second", content_type="image/jpeg")
+    with bucket.local_copy("sources/c/a.jpg", max_bytes=100) as path:
+        reads.append(path.read_bytes())
+
+    assert reads == [b"first"] * 3 + [b"second"]
+    assert calls == ["PutObject", "GetObject", "HeadObject", "HeadObject", "PutObject", "HeadObject", "GetObject"]
+    assert len(list((tmp_path / "cache").iterdir())) == 1  # the newest copy only
