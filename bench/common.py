@@ -13,7 +13,7 @@ from imagepipe.cli.table import render_table  # noqa: E402
 from imagepipe.redis_server import PrivateRedis, redis_answers  # noqa: E402
 from imagepipe.samples import make_photo, save_jpeg  # noqa: E402
 
-CORPUS = Path(os.environ.get("IMAGEPIPE_CORPUS", Path(__file__).resolve().parents[2] / "shared" / "corpus"))
+CORPUS = Path(os.environ.get("IMAGEPIPE_CORPUS") or Path(__file__).resolve().parents[1] / "tests" / "corpus")
 
 
 def cpu_seconds():

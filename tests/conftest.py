@@ -210,8 +210,8 @@ def worker(broker, database_url, storage):
 
 @pytest.fixture(scope="session")
 def corpus():
-    """The shared corpus of real images (read-only)."""
-    path = Path(os.environ.get("IMAGEPIPE_CORPUS", Path(__file__).resolve().parents[2] / "shared" / "corpus"))
+    """The corpus of real images (read-only): tests/corpus, or IMAGEPIPE_CORPUS."""
+    path = Path(os.environ.get("IMAGEPIPE_CORPUS") or Path(__file__).resolve().parent / "corpus")
     if not path.is_dir():
         need(f"image corpus not found at {path} (set IMAGEPIPE_CORPUS)")
     return path
