@@ -17,6 +17,9 @@ demo: install
 	$(BIN)/imagepipe demo
 
 test: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 bench: install

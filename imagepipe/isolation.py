@@ -45,7 +45,7 @@ _EXIT_GRACE_S = 5
 
 _context = None
 _threads = threading.local()  # each worker thread has its own child: one call at a time
-_children = weakref.WeakSet()  # every child of this process, for _kill_children at exit
+_children: weakref.WeakSet = weakref.WeakSet()  # every child of this process, for _kill_children at exit
 _exiting = threading.Event()  # set by _kill_children: a child that dies now did not crash
 
 
