@@ -11,6 +11,7 @@ from middleware import (
     EventPublisher,
     MessageSizeLimit,
     PipelineRetries,
+    PollInterval,
     RateLimits,
     SentryTags,
     ShutdownTimeouts,
@@ -29,7 +30,8 @@ def build_middleware(settings):
 
     ``before_*`` hooks run top to bottom and ``after_*`` hooks bottom to top, so:
 
-    * DatabaseConnections is first: it opens the connection before anyone needs it and
+    * PollInterval only sets the worker's poll interval before it boots.
+    * DatabaseConnections comes next: it opens the connection before anyone needs it and
       closes it after everyone is done. WorkerHealth counts every message that runs.
       StopWhenOrphaned only watches the main process, from a thread of its own.
       Sweeper only runs a background thread (one process at a time re-sends stuck steps);
@@ -54,6 +56,7 @@ def build_middleware(settings):
         progress_interval_ms=settings.progress_interval_ms,
     )
     middleware = [
+        PollInterval(interval_ms=settings.poll_interval_ms),
         DatabaseConnections(database_url=settings.database_url),
         WorkerHealth(redis_url=settings.redis_url, interval_s=settings.heartbeat_interval_s),
         StopWhenOrphaned(exit_after_s=settings.shutdown_timeout_s + ORPHAN_EXIT_MARGIN_S),
@@ -68,7 +71,7 @@ def build_middleware(settings):
         Pipelines(),
         RateLimits(redis_url=settings.redis_url, overrides=settings.rate_limits, on_throttle=events.throttled),
         ShutdownTimeouts(
-            default_timeout_s=settings.shutdown_timeout_s,
+            default_timeout_ms=round(settings.shutdown_timeout_s * 1000),
             on_interrupt=functools.partial(events.publish, "job-interrupted"),
         ),
         DeadLetters(events=events),
@@ -77,7 +80,7 @@ def build_middleware(settings):
         PipelineRetries(max_retries=settings.max_retries, backoff=settings.retry_backoff_ms),
     ]
     if settings.sentry_dsn:
-        middleware.insert(2, SentryTags())
+        middleware.insert(3, SentryTags())
     if settings.prometheus:
         from dramatiq.middleware.prometheus import Prometheus
 
@@ -85,7 +88,7 @@ def build_middleware(settings):
 
         # ImageMetrics first: its after_process_boot must run after Prometheus has set up the
         # multiprocess directory, and after_* hooks run bottom to top.
-        middleware[1:1] = [ImageMetrics(), Prometheus()]
+        middleware[2:2] = [ImageMetrics(), Prometheus()]
     return middleware
 
 

@@ -21,7 +21,7 @@ import logging
 import dramatiq
 
 from imagepipe import imaging
-from imagepipe.errors import ImageNotFound
+from imagepipe.errors import ImageNotFound, PermanentError
 from imagepipe.isolation import run_isolated
 from imagepipe.progress import progress
 from imagepipe.settings import get_settings
@@ -29,6 +29,10 @@ from imagepipe.storage import IMMUTABLE, content_type, get_storage, variant_key,
 from models import Image, save_embedding, save_metadata, save_variants, was_deleted
 
 logger = logging.getLogger(__name__)
+#: Failures that are the input's fault (corrupt, unsupported, too big), as Dramatiq's
+#: ``throws``: its worker logs them at INFO without a traceback, and DeadLetters logs the one
+#: WARNING line with the reason. The traceback is in the dead letter all the same.
+EXPECTED_FAILURES = (PermanentError,)
 
 
 def _unless_deleted(step):
@@ -72,7 +76,7 @@ def _isolated(function, *args, **kwargs):
     )
 
 
-@dramatiq.actor(step="ingest", queue_name="images")
+@dramatiq.actor(step="ingest", queue_name="images", throws=EXPECTED_FAILURES)
 @_unless_deleted
 def ingest(image_id):
     """Check the source and record what it is; refuse it for good if it is not a usable image."""
@@ -86,7 +90,7 @@ def ingest(image_id):
     extract_metadata.send(image_id)
 
 
-@dramatiq.actor(step="variants", queue_name="images")
+@dramatiq.actor(step="variants", queue_name="images", throws=EXPECTED_FAILURES)
 @_unless_deleted
 def make_variants(image_id):
     """Write the responsive WebP/AVIF variants and record them."""
@@ -115,7 +119,7 @@ def make_variants(image_id):
     storage.delete(replaced)
 
 
-@dramatiq.actor(step="metadata", queue_name="images")
+@dramatiq.actor(step="metadata", queue_name="images", throws=EXPECTED_FAILURES)
 @_unless_deleted
 def extract_metadata(image_id):
     """Record EXIF, colours and fingerprints, then hand over to the embedding."""
@@ -126,7 +130,7 @@ def extract_metadata(image_id):
     embed.send(image_id)
 
 
-@dramatiq.actor(step="embed", queue_name="images", rate_limit_key="embedding-api")
+@dramatiq.actor(step="embed", queue_name="images", rate_limit_key="embedding-api", throws=EXPECTED_FAILURES)
 @_unless_deleted
 def embed(image_id):
     """Record the image's vector for similarity search."""

@@ -29,9 +29,12 @@ DEFAULT_EVENTS_TIMEOUT_MS = 100
 DEFAULT_PROGRESS_INTERVAL_MS = 500
 DEFAULT_SHUTDOWN_TIMEOUT_S = 25
 DEFAULT_HEARTBEAT_INTERVAL_S = 30
+#: How often a worker polls idle queues and moves due delayed messages (ms); Dramatiq's 1000
+#: made a throttled message up to a second late (middleware/poll_interval.py).
+DEFAULT_POLL_INTERVAL_MS = 100
 #: A broker process silent this long (ms) is dead and its unacked messages are requeued.
 #: Every Lua call refreshes the heartbeat and each live process polls its delay queues at
-#: least every dramatiq_worker_timeout (100 ms in the Procfile), so 10 s is 100 missed polls;
+#: least every IMAGEPIPE_POLL_INTERVAL_MS (100 ms), so 10 s is 100 missed polls;
 #: Dramatiq's 60 s kept a crashed worker's messages invisible for a minute or more.
 DEFAULT_BROKER_HEARTBEAT_TIMEOUT_MS = 10_000
 #: Broker calls out of a million that also run maintenance (requeue a dead process's messages
@@ -138,6 +141,7 @@ class Settings:
     progress_interval_ms: int = DEFAULT_PROGRESS_INTERVAL_MS
     shutdown_timeout_s: float = DEFAULT_SHUTDOWN_TIMEOUT_S
     heartbeat_interval_s: float = DEFAULT_HEARTBEAT_INTERVAL_S
+    poll_interval_ms: int = DEFAULT_POLL_INTERVAL_MS
     broker_heartbeat_timeout_ms: int = DEFAULT_BROKER_HEARTBEAT_TIMEOUT_MS
     broker_maintenance_chance: int = DEFAULT_BROKER_MAINTENANCE_CHANCE
     max_deliveries: int = DEFAULT_MAX_DELIVERIES
@@ -198,6 +202,7 @@ class Settings:
             progress_interval_ms=_int(environ, "IMAGEPIPE_PROGRESS_INTERVAL_MS", DEFAULT_PROGRESS_INTERVAL_MS),
             shutdown_timeout_s=_float(environ, "IMAGEPIPE_SHUTDOWN_TIMEOUT_S", DEFAULT_SHUTDOWN_TIMEOUT_S),
             heartbeat_interval_s=_float(environ, "IMAGEPIPE_HEARTBEAT_INTERVAL_S", DEFAULT_HEARTBEAT_INTERVAL_S),
+            poll_interval_ms=_int(environ, "IMAGEPIPE_POLL_INTERVAL_MS", DEFAULT_POLL_INTERVAL_MS),
             broker_heartbeat_timeout_ms=_int(
                 environ, "IMAGEPIPE_BROKER_HEARTBEAT_TIMEOUT_MS", DEFAULT_BROKER_HEARTBEAT_TIMEOUT_MS
             ),

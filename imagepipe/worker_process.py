@@ -6,10 +6,6 @@ import subprocess
 import sys
 
 DEFAULT_STOP_TIMEOUT_S = 30
-#: Dramatiq polls an idle queue, and moves due delayed messages, at most this often (ms); its
-#: default of 1000 makes a throttled or retried message up to two seconds late. Only the
-#: environment can set it, as the CLI builds its Worker before importing the actors.
-WORKER_TIMEOUT_ENV = {"dramatiq_worker_timeout": "100"}
 
 
 def start_worker(env=None, *, processes=2, threads=2, module="actors", extra_args=(), **popen_options):
@@ -25,7 +21,8 @@ def start_worker(env=None, *, processes=2, threads=2, module="actors", extra_arg
         str(threads),
         *extra_args,
     ]
-    environment = {**WORKER_TIMEOUT_ENV, **os.environ, **(env or {})}
+    # As a user types it: the stack sets the poll interval itself (middleware/poll_interval.py).
+    environment = {**os.environ, **(env or {})}
     return subprocess.Popen(command, env=environment, start_new_session=True, **popen_options)
 
 

@@ -6,6 +6,7 @@ from .events import EventPublisher
 from .health import WorkerHealth
 from .message_size import MessageSizeLimit
 from .orphans import StopWhenOrphaned
+from .poll_interval import PollInterval
 from .rate_limit import RateLimits
 from .retries import PipelineRetries
 from .sentry_tags import SentryTags
@@ -19,6 +20,7 @@ __all__ = [
     "EventPublisher",
     "MessageSizeLimit",
     "PipelineRetries",
+    "PollInterval",
     "RateLimits",
     "SentryTags",
     "ShutdownTimeouts",

@@ -68,11 +68,14 @@ class DeadLetters(dramatiq.Middleware):
                 "Could not store dead letter of message %s: %s", message.message_id, encoded, exc_info=True
             )
             return
+        # The one line an expected failure (a corrupt upload) leaves at WARNING: its reason, no
+        # traceback (that is in the dead letter, and Dramatiq logs it for unexpected errors).
         self.logger.warning(
-            "Message %s of %s failed for good after %d attempt(s); stored as dead letter %d.",
+            "Message %s of %s failed for good after %d attempt(s): %s; stored as dead letter %d.",
             message.message_id,
             message.actor_name,
             dead_letter.attempts,
+            error,
             dead_letter.id,
         )
         if self.events is not None:

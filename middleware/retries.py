@@ -69,7 +69,11 @@ class PipelineRetries(Retries):
         actor = broker.get_actor(message.actor_name)
         retries = message.options.get("retries", 0)
         message.options["traceback"] = traceback.format_exc(limit=30)
-        if getattr(exception, "permanent", False) or self._thrown(actor, message, exception):
+        if self._thrown(actor, message, exception):
+            self.logger.info("Aborting message %r.", message.message_id)  # Dramatiq's own words
+            message.fail()
+            return
+        if getattr(exception, "permanent", False):
             self.logger.info("Not retrying message %r: %s", message.message_id, exception)
             message.fail()
             return
@@ -111,9 +115,9 @@ class PipelineRetries(Retries):
     def _option(actor, message, name, default):
         return message.options.get(name, actor.options.get(name, default))
 
-    @staticmethod
-    def _notify_exhausted(broker, actor, message, retries):
+    def _notify_exhausted(self, broker, actor, message, retries):
         target = message.options.get("on_retry_exhausted") or actor.options.get("on_retry_exhausted")
         if target:
-            max_retries = message.options.get("max_retries", actor.options.get("max_retries"))
+            # The limit that applied, as Dramatiq reports it: the middleware's when the actor set none.
+            max_retries = self.max_retries_for(actor, message)
             broker.get_actor(target).send(message.asdict(), {"retries": retries, "max_retries": max_retries})

@@ -25,7 +25,8 @@ class JobInterrupted(Interrupt):
 
 class ShutdownTimeouts(dramatiq.Middleware):
     """On SIGTERM/SIGINT, lets running messages finish for at most their ``shutdown_timeout``
-    (seconds; actor option, else ``default_timeout_s``), then interrupts them and enqueues them
+    (milliseconds, like Dramatiq's ``time_limit``; actor option, else ``default_timeout_ms``),
+    then interrupts them and enqueues them
     again: not failed, not dead-lettered, not counted as a retry, so the next worker runs them.
 
     Dramatiq's own worker stop waits up to ``--worker-shutdown-timeout`` and then abandons a
@@ -43,18 +44,18 @@ class ShutdownTimeouts(dramatiq.Middleware):
     remains the hard stop); a later one still kills the process as Dramatiq would.
 
     Parameters:
-      default_timeout_s(float): grace period for actors that set none; default 25 (under the
+      default_timeout_ms(int): grace period for actors that set none; default 25000 (under the
         30 s a Heroku-style platform allows between SIGTERM and SIGKILL).
       on_interrupt(callable): called with the message after it was requeued; default none.
     """
 
     actor_options = {"shutdown_timeout"}
 
-    def __init__(self, *, default_timeout_s=DEFAULT_SHUTDOWN_TIMEOUT_S, on_interrupt=None):
+    def __init__(self, *, default_timeout_ms=DEFAULT_SHUTDOWN_TIMEOUT_S * 1000, on_interrupt=None):
         self.logger = get_logger(__name__, type(self))
-        self.default_timeout_s = default_timeout_s
+        self.default_timeout_ms = default_timeout_ms
         self.on_interrupt = on_interrupt
-        self._running = {}  # thread id -> (message id, grace period in seconds)
+        self._running = {}  # thread id -> (message id, grace period in milliseconds)
         self._lock = threading.Lock()
         self._shutdown_started = None  # time.monotonic() of the first stop request
 
@@ -62,7 +63,7 @@ class ShutdownTimeouts(dramatiq.Middleware):
         actor = broker.get_actor(message.actor_name)
         timeout = message.options.get("shutdown_timeout", actor.options.get("shutdown_timeout"))
         with self._lock:
-            self._running[threading.get_ident()] = (message.message_id, timeout or self.default_timeout_s)
+            self._running[threading.get_ident()] = (message.message_id, timeout or self.default_timeout_ms)
 
     def after_process_message(self, broker, message, *, result=None, exception=None):
         with self._lock:
@@ -109,10 +110,10 @@ class ShutdownTimeouts(dramatiq.Middleware):
             pending = {tid: job for tid, job in running.items() if (tid, job[0]) not in interrupted}
             if not pending:
                 return
-            elapsed = time.monotonic() - shutdown_started
-            for thread_id, (message_id, timeout) in pending.items():
-                if elapsed >= timeout:
-                    self.logger.warning("Interrupting message %s: shutdown timeout of %ss.", message_id, timeout)
+            elapsed_ms = (time.monotonic() - shutdown_started) * 1000
+            for thread_id, (message_id, timeout_ms) in pending.items():
+                if elapsed_ms >= timeout_ms:
+                    self.logger.warning("Interrupting message %s: shutdown timeout of %d ms.", message_id, timeout_ms)
                     raise_thread_exception(thread_id, JobInterrupted)
                     interrupted.add((thread_id, message_id))
             time.sleep(POLL_INTERVAL_S)

@@ -125,7 +125,7 @@ class StepTracking(dramatiq.Middleware):
 
     def _fail(self, message, image_id, step, error):
         if fail_step(image_id, step, error):
-            self.logger.warning("Image %s failed in %s: %s", image_id, step, error)
+            self.logger.info("Image %s failed in %s: %s", image_id, step, error)
             self._publish("image-failed", message, error=error)
 
     def _publish(self, event_type, message, **fields):

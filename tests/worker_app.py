@@ -77,3 +77,20 @@ def chatty(seconds):
             logging.getLogger("tests.chatty").warning(line)
         time.sleep(0.1)
     _redis().rpush(CHATTY_KEY, f"done {os.getpid()}")
+
+
+LONG_JOB_KEY = "tests:long-job"
+#: While this file exists, long_job runs for 60 s; tests/reliability/test_sigterm.py makes it.
+LONG_JOB_MARKER = os.environ.get("IMAGEPIPE_TEST_LONG_JOB_MARKER")
+
+
+@dramatiq.actor(queue_name="tests-long", shutdown_timeout=3000, max_retries=0)
+def long_job(n):
+    """Records its start and its end; 60 s long (in Python, so it can be interrupted) while
+    the marker exists. Its shutdown timeout is 3000 ms, as Dramatiq's durations are."""
+    _redis().rpush(LONG_JOB_KEY, f"started {n} {os.getpid()}")
+    for _ in range(600):
+        if not (LONG_JOB_MARKER and os.path.exists(LONG_JOB_MARKER)):
+            break
+        time.sleep(0.1)
+    _redis().rpush(LONG_JOB_KEY, f"done {n} {os.getpid()}")

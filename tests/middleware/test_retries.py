@@ -13,9 +13,13 @@ class RecordingBroker(StubBroker):
     def __init__(self, **options):
         super().__init__(**options)
         self.delays = []
+        self.sent = []
 
     def enqueue(self, message, *, delay=None):
-        self.delays.append(delay)
+        if delay is None:
+            self.sent.append(message)  # a new message (a callback), not a retry
+        else:
+            self.delays.append(delay)
         return message
 
 
@@ -83,3 +87,28 @@ def test_a_permanent_failure_keeps_its_traceback_for_the_dead_letters(stub):
         proxy = fail_once(broker, actor.message(1), error)
 
     assert "CorruptImage: corrupt JPEG data" in proxy.options["traceback"]
+
+
+def test_on_retry_exhausted_gets_the_limit_that_applied_when_the_actor_set_none():
+    """As Dramatiq's Retries does: the middleware's max_retries, not None."""
+    broker = RecordingBroker(middleware=[PipelineRetries(max_retries=1, backoff=10)])
+    dramatiq.actor(lambda message, info: None, actor_name="exhausted", broker=broker)
+    actor = dramatiq.actor(lambda n: None, actor_name="flaky", broker=broker, on_retry_exhausted="exhausted")
+
+    message = actor.message(1)
+    for _ in range(2):
+        proxy = fail_once(broker, message, TransientError("busy"))
+        message = proxy._message.copy(options=proxy.options)
+
+    assert [(m.actor_name, m.args[1]) for m in broker.sent] == [("exhausted", {"retries": 1, "max_retries": 1})]
+
+
+def test_a_thrown_exception_is_aborted_in_dramatiqs_words(caplog):
+    broker = RecordingBroker(middleware=[PipelineRetries(max_retries=3, backoff=10)])
+    actor = dramatiq.actor(lambda n: None, actor_name="strict", broker=broker, throws=(ValueError,))
+
+    with caplog.at_level("INFO"):
+        proxy = fail_once(broker, actor.message(1), ValueError("no"))
+
+    assert proxy.failed and broker.delays == []
+    assert [r.getMessage() for r in caplog.records] == [f"Aborting message {proxy.message_id!r}."]

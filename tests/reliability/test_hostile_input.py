@@ -261,3 +261,12 @@ def test_hostile_input_fails_at_once_and_the_same_worker_keeps_serving(worker_en
     )
     report = "\n".join(f"{name}: {'; '.join(problems)}" for name, problems in failures.items())
     assert not failures, f"{len(failures)} of {len(cases)} cases went wrong:\n{report}"
+    # and each input left one WARNING line with its reason, and no traceback (the dead letter
+    # has it). The raw 1 MB message is refused by a before hook, which Dramatiq reads before
+    # the actor's ``throws``: it logs that one as an unhandled error.
+    lines = log.read_text().splitlines()
+    warnings = [line for line in lines if "[WARNING]" in line and "failed for good" in line]
+    errors = [line for line in lines if "[ERROR]" in line]
+    assert len(warnings) == len(cases), "\n".join(warnings)
+    assert len(errors) == 1 and "x" * 100 in errors[0], "\n".join(errors)
+    assert log.read_text().count("Traceback (most recent call last)") == 1

@@ -61,3 +61,36 @@ def test_sigterm_interrupts_a_60s_job_after_5s_and_the_next_worker_completes_it(
     metadata = Step.get(Step.image == image_id, Step.name == "metadata")
     assert (metadata.status, metadata.attempts) == ("done", 2)  # interrupted once, then done
     assert redis_client.llen("dramatiq:images.XQ") == 0  # nothing was failed or dead-lettered
+
+
+@pytest.mark.timeout(90)
+def test_an_actors_shutdown_timeout_is_in_milliseconds_like_dramatiqs(redis_client, worker_env, tmp_path):
+    """shutdown_timeout=3000 under plain `dramatiq` means 3 s: SIGTERM during the job, out
+    within 8 s, and the job completes once on the next worker."""
+    from tests.worker_app import LONG_JOB_KEY, long_job
+
+    marker = tmp_path / "long"
+    marker.touch()
+    env = {**worker_env, "IMAGEPIPE_TEST_LONG_JOB_MARKER": str(marker)}
+    first = start_test_worker(env, processes=1, threads=2)
+    try:
+        long_job.send(1)
+        wait_until(lambda: redis_client.llen(LONG_JOB_KEY) == 1, 30, "the long job to start")
+        signalled = time.monotonic()
+        first.send_signal(signal.SIGTERM)
+        first.wait(timeout=20)
+        exited_after = time.monotonic() - signalled
+    finally:
+        stop_worker(first)
+    marker.unlink()
+    second = start_test_worker(env, processes=1, threads=2)
+    try:
+        wait_until(lambda: redis_client.llen(LONG_JOB_KEY) == 3, 30, "the job to run again and end")
+        time.sleep(1)  # nothing else comes
+    finally:
+        stop_worker(second)
+
+    entries = [entry.decode().split()[0] for entry in redis_client.lrange(LONG_JOB_KEY, 0, -1)]
+    print(f"FIGURE shutdown-ms: shutdown_timeout=3000 job interrupted; worker out {exited_after:.1f}s after SIGTERM")
+    assert exited_after < 8, f"took {exited_after:.1f}s"
+    assert entries == ["started", "started", "done"]
