@@ -32,7 +32,7 @@ def names(steps):
 
 
 def queued(broker):
-    return broker.client.llen("dramatiq:images") + broker.client.llen("dramatiq:encode")
+    return broker.client.llen("dramatiq:images")
 
 
 def test_step_actors_come_from_the_step_option(broker):
