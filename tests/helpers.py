@@ -85,6 +85,16 @@ def wait_until(condition, timeout_s, what):
         time.sleep(0.05)
 
 
+def answers(client, path):
+    """Whether a server that may still be starting answers ``GET path`` with 200."""
+    import httpx
+
+    try:
+        return client.get(path).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
 def epoch(naive_utc):
     """Unix seconds of a naive UTC datetime as the models store them."""
     return naive_utc.replace(tzinfo=datetime.UTC).timestamp()

@@ -11,7 +11,7 @@ from imagepipe.redis_server import free_port
 from imagepipe.samples import make_photo, save_jpeg
 from imagepipe.worker_process import stop_worker
 from models import bind_database
-from tests.helpers import start_test_worker, wait_until
+from tests.helpers import answers, start_test_worker, wait_until
 
 
 @pytest.fixture
@@ -36,7 +36,7 @@ def test_the_fastapi_example_submits_and_waits(running_worker, worker_env, photo
     )  # fmt: skip
     client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=90)
     try:
-        wait_until(lambda: _answers(client), 30, "the FastAPI example to start")
+        wait_until(lambda: answers(client, "/docs"), 30, "the FastAPI example to start")
         with open(photo, "rb") as body:
             queued = client.post("/photos", files={"file": ("cat.jpg", body, "image/jpeg")})
         assert queued.status_code == 202, queued.text
@@ -68,10 +68,3 @@ def test_the_django_example_submits_and_waits(running_worker, database_url, phot
 
     assert done["status"] == "completed", done
     assert sorted((v["width"], v["format"]) for v in done["variants"]) == [(640, "avif"), (640, "webp")]
-
-
-def _answers(client):
-    try:
-        return client.get("/docs").status_code == 200
-    except httpx.HTTPError:
-        return False

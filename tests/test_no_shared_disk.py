@@ -14,7 +14,7 @@ from imagepipe.redis_server import free_port
 from imagepipe.samples import make_photo, save_jpeg
 from imagepipe.worker_process import start_worker, stop_worker
 from tests.conftest import storage_env
-from tests.helpers import finish, wait_until
+from tests.helpers import answers, finish, wait_until
 
 WEB_START_TIMEOUT_S = 30
 
@@ -49,20 +49,13 @@ def dynos(tmp_path, redis_url, database_url, storage):
     worker = start_worker(envs["worker"], cwd=folders["worker"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
     try:
-        wait_until(lambda: _answers(client), WEB_START_TIMEOUT_S, "the web process to answer")
+        wait_until(lambda: answers(client, "/healthz"), WEB_START_TIMEOUT_S, "the web process to answer")
         yield client, envs, folders
     finally:
         client.close()
         web.terminate()
         web.wait(timeout=10)
         assert stop_worker(worker) == 0
-
-
-def _answers(client):
-    try:
-        return client.get("/healthz").status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 def fetch_variants(client, image_id):

@@ -13,7 +13,7 @@ import pytest
 
 from imagepipe.redis_server import free_port
 from imagepipe.samples import make_photo, save_jpeg
-from tests.helpers import wait_until
+from tests.helpers import answers, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 HONCHO = Path(sys.executable).parent / "honcho"
@@ -65,7 +65,7 @@ def test_every_procfile_line_runs_from_a_requirements_txt_build(platform_venv, r
     running = honcho(platform_venv, env, "web", "worker")
     client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
     try:
-        wait_until(lambda: _healthy(client), 60, "the web line to answer /healthz on $PORT")
+        wait_until(lambda: answers(client, "/healthz"), 60, "the web line to answer /healthz on $PORT")
         photo = save_jpeg(make_photo(800, 600), tmp_path / "p.jpg").read_bytes()
         image = client.post("/images", files={"file": ("p.jpg", photo, "image/jpeg")}).json()
         wait_until(lambda: client.get(image["url"]).json()["status"] == "completed", 90, "the worker line")
@@ -77,10 +77,3 @@ def test_every_procfile_line_runs_from_a_requirements_txt_build(platform_venv, r
         output, _ = running.communicate(timeout=60)
     assert time.monotonic() - started < 30, output
     assert "Worker has been shut down" in output and "Finished server process" in output, output[-3000:]
-
-
-def _healthy(client):
-    try:
-        return client.get("/healthz").status_code == 200
-    except httpx.HTTPError:
-        return False
