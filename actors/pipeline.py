@@ -3,6 +3,10 @@
 ingest ──▶ make_variants
        └─▶ extract_metadata ──▶ embed
 
+The shape above is imagepipe.graph.PIPELINE's: each actor is declared with ``step_actor``,
+which takes its step and queue from there, and sends nothing itself (StepTracking sends a
+step once all it waits for are done).
+
 Every actor takes the image id first (StepTracking reads it), is idempotent (objects are
 written whole under keys derived from their content, rows upserted) and raises imagepipe
 errors whose class says whether a retry helps. Sources and variants are read and written
@@ -22,6 +26,7 @@ import dramatiq
 
 from imagepipe import imaging
 from imagepipe.errors import ImageNotFound, PermanentError
+from imagepipe.graph import PIPELINE, VARIANTS
 from imagepipe.isolation import run_isolated
 from imagepipe.progress import progress
 from imagepipe.settings import get_settings
@@ -33,6 +38,21 @@ logger = logging.getLogger(__name__)
 #: ``throws``: its worker logs them at INFO without a traceback, and DeadLetters logs the one
 #: WARNING line with the reason. The traceback is in the dead letter all the same.
 EXPECTED_FAILURES = (PermanentError,)
+
+
+def step_actor(name, **options):
+    """Declare the actor of step ``name`` of the pipeline graph: its queue and ``step`` come
+    from the graph, imagepipe's permanent errors are its ``throws``, and it ends quietly when
+    its image was deleted under it. The function's name must be the graph's actor name."""
+    step = PIPELINE[name]
+
+    def declare(function):
+        if function.__name__ != step.actor:
+            raise ValueError(f"step {name!r} is done by actor {step.actor!r}, not {function.__name__!r}")
+        options.setdefault("throws", EXPECTED_FAILURES)
+        return dramatiq.actor(_unless_deleted(function), step=name, queue_name=step.queue, **options)
+
+    return declare
 
 
 def _unless_deleted(step):
@@ -76,8 +96,7 @@ def _isolated(function, *args, **kwargs):
     )
 
 
-@dramatiq.actor(step="ingest", queue_name="images", throws=EXPECTED_FAILURES)
-@_unless_deleted
+@step_actor("ingest")
 def ingest(image_id):
     """Check the source and record what it is; refuse it for good if it is not a usable image."""
     with _source(image_id) as (image, path):
@@ -86,12 +105,9 @@ def ingest(image_id):
     Image.update(sha256=info.sha256, format=info.format, width=info.width, height=info.height, bytes=info.bytes).where(
         Image.id == image.id
     ).execute()
-    make_variants.send(image_id)
-    extract_metadata.send(image_id)
 
 
-@dramatiq.actor(step="variants", queue_name="images", throws=EXPECTED_FAILURES)
-@_unless_deleted
+@step_actor(VARIANTS)
 def make_variants(image_id):
     """Write the responsive WebP/AVIF variants and record them."""
     settings = get_settings()
@@ -119,19 +135,16 @@ def make_variants(image_id):
     storage.delete(replaced)
 
 
-@dramatiq.actor(step="metadata", queue_name="images", throws=EXPECTED_FAILURES)
-@_unless_deleted
+@step_actor("metadata")
 def extract_metadata(image_id):
     """Record EXIF, colours and fingerprints, then hand over to the embedding."""
     with _source(image_id) as (_, path):
         facts = _isolated(imaging.describe, path)
     save_metadata(image_id, facts)
     progress(90, "described")
-    embed.send(image_id)
 
 
-@dramatiq.actor(step="embed", queue_name="images", rate_limit_key="embedding-api", throws=EXPECTED_FAILURES)
-@_unless_deleted
+@step_actor("embed", rate_limit_key="embedding-api")
 def embed(image_id):
     """Record the image's vector for similarity search."""
     embedder = imaging.get_embedder(get_settings().embedder)

@@ -14,6 +14,7 @@ from pathlib import Path
 import redis
 
 from imagepipe.event_stream import newest_id, read_events
+from imagepipe.graph import PIPELINE
 from imagepipe.settings import get_settings
 from imagepipe.storage import content_type, get_storage, source_key
 from models import Image, register_image
@@ -50,17 +51,18 @@ def store_source(source, name=None):
 
 
 def enqueue(key, name, *, stored=True):
-    """Register an image for the stored object ``key``, commit, then send its ingest message.
+    """Register an image for the stored object ``key``, commit, then send its first steps' messages.
 
     The message is sent only after the row is committed, so a fast worker always finds it; if
     the send fails, the row (and the object, when ``stored`` by us) is taken back, since
     nothing would ever process it.
     """
-    from actors import ingest
+    from actors import broker
 
     image = register_image(key, name)
     try:
-        ingest.send(image.id)
+        for step in PIPELINE.first:
+            broker.get_actor(step.actor).send(image.id)
     except Exception:
         image.delete_instance(recursive=True)
         if stored:

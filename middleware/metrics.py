@@ -5,6 +5,7 @@ import time
 import dramatiq
 from dramatiq.logging import get_logger
 
+from imagepipe.graph import VARIANTS
 from models import Image, Variant
 
 #: Step durations from a thumbnail's metadata (~50 ms) to a 48 MP photo's variants (~seconds).
@@ -51,7 +52,7 @@ class ImageMetrics(dramatiq.Middleware):
         self.durations.labels(step, outcome).observe(time.perf_counter() - started)
         if exception is not None:
             self.failures.labels(step, type(exception).__name__).inc()
-        elif step == "variants":
+        elif step == VARIANTS:
             self._count_bytes(message.args[0])
 
     def after_skip_message(self, broker, message):

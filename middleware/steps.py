@@ -6,10 +6,12 @@ from dramatiq.logging import get_logger
 from dramatiq.middleware import MiddlewareError, SkipMessage
 
 from imagepipe.errors import PermanentError
+from imagepipe.graph import PIPELINE
 from imagepipe.settings import DEFAULT_MAX_DELIVERIES
 from models import Image, fail_step, finish_step, record_step_error, start_step, unended_attempts, was_deleted
 
 from .requeue import enqueue_again
+from .retries import enqueue_patiently
 
 #: The reason stored when a middleware (AgeLimit) fails a message without running it.
 SKIPPED_REASON = "the message expired before it could run (max_age)"
@@ -45,7 +47,8 @@ class StepTracking(dramatiq.Middleware):
 
     Before a message runs, its step becomes ``processing`` and its attempt is counted; a step
     that is already done is skipped, so a redelivered or replayed message repeats no work.
-    After it runs, the step is done (and the image ``completed`` once all are), or, when the
+    After it runs, the step is done (and the image ``completed`` once all are; the steps it
+    was the last prerequisite of are sent, each exactly once), or, when the
     message has failed for good, the step and image are ``failed`` with the reason.
 
     It must come *before* Retries in the middleware list: ``after_*`` hooks run in reverse
@@ -64,12 +67,15 @@ class StepTracking(dramatiq.Middleware):
         middleware makes the move (exactly once per image); default none.
       max_deliveries(int): attempts of a step that may die with their process before the
         step fails for good; default 3, 0 for no limit.
+      graph(Graph): the pipeline whose steps this sends once all they wait for are done;
+        default imagepipe.graph.PIPELINE.
     """
 
     actor_options = {"step"}
 
-    def __init__(self, *, events=None, max_deliveries=DEFAULT_MAX_DELIVERIES):
+    def __init__(self, *, events=None, max_deliveries=DEFAULT_MAX_DELIVERIES, graph=PIPELINE):
         self.logger = get_logger(__name__, type(self))
+        self.graph = graph
         self.events = events
         self.max_deliveries = max_deliveries
 
@@ -103,9 +109,11 @@ class StepTracking(dramatiq.Middleware):
         image_id = message.args[0]
         try:
             if exception is None:
-                if finish_step(image_id, step):
+                finished = finish_step(image_id, step, self.graph)
+                if finished.completed:
                     self.logger.info("Image %s completed.", image_id)
                     self._publish("image-completed", message)
+                self._send_ready(broker, image_id, finished.ready)
             elif message.failed:
                 self._fail(message, image_id, step, describe_error(exception))
             else:
@@ -117,6 +125,19 @@ class StepTracking(dramatiq.Middleware):
             self.logger.exception("Could not record %s of image %s.", step, image_id)
             if not message.failed:
                 enqueue_again(broker, message, delay=RECORD_RETRY_DELAY_MS)
+
+    def _send_ready(self, broker, image_id, ready):
+        """Send the steps that this one made ready: finish_step reports each exactly once."""
+        for name in ready:
+            actor_name = self.graph[name].actor
+            if actor_name not in broker.actors:
+                continue  # a broker with only some of the pipeline's actors (tests, tools)
+            try:
+                # Waits out a broker outage, as a retry does: nothing else would send it.
+                enqueue_patiently(broker, broker.get_actor(actor_name).message(image_id), None, self.logger)
+            except Exception:
+                # Its row stays queued with every prerequisite done: the sweeper re-sends it.
+                self.logger.exception("Could not send %s of image %s.", name, image_id)
 
     def after_skip_message(self, broker, message):
         step = self._step(broker, message)

@@ -4,7 +4,6 @@ from .database import bind_database, database
 from .dead_letter import DeadLetter, purge_dead_letters
 from .image import DeletedImage, Image, Step
 from .lifecycle import (
-    STEPS,
     fail_step,
     finish_step,
     record_step_error,
@@ -16,13 +15,11 @@ from .lifecycle import (
 )
 from .outputs import Embedding, Metadata, Variant, save_embedding, save_metadata, save_variants
 from .schema import MODELS, migrate_schema
-from .sweep import PREREQUISITES, stuck_steps, touch_step
+from .sweep import stuck_steps, touch_step
 from .uploads import Upload, claim_upload, issue_upload
 
 __all__ = [
     "MODELS",
-    "PREREQUISITES",
-    "STEPS",
     "DeadLetter",
     "DeletedImage",
     "Embedding",

@@ -5,18 +5,28 @@ delivered twice) exactly one of them moves the image to ``completed`` or ``faile
 that it did from the row count.
 """
 
+from typing import NamedTuple
+
+from imagepipe.graph import PIPELINE
+
 from .database import database
 from .image import DeletedImage, Image, Step, utcnow
 
-#: The steps every image goes through; an image is completed when all are done.
-STEPS = ("ingest", "variants", "metadata", "embed")
+
+class Finished(NamedTuple):
+    """What finishing a step did: whether it completed the image, and the steps it made ready
+    (every step they wait for is done now, by this call): their messages are to be sent."""
+
+    completed: bool
+    ready: tuple
 
 
-def register_image(source, original_name=""):
-    """Create an image in ``queued`` with one queued row per step; send its message after this."""
+def register_image(source, original_name="", graph=PIPELINE):
+    """Create an image in ``queued`` with one queued row per step of ``graph``; send the
+    messages of its first steps after this (imagepipe.submission does)."""
     with database.atomic():
         image = Image.create(source=source, original_name=original_name[:255])
-        Step.insert_many([{"image": image.id, "name": name} for name in STEPS]).execute()
+        Step.insert_many([{"image": image.id, "name": name} for name in graph.names]).execute()
     return image
 
 
@@ -58,27 +68,47 @@ def unended_attempts(image_id, name):
     return step.attempts if step else 0
 
 
-def finish_step(image_id, name):
-    """Mark a step done; True when this call completed the image (exactly one caller sees it).
+def finish_step(image_id, name, graph=PIPELINE):
+    """Mark a step done: Finished(completed, ready). Exactly one caller completes an image, and
+    exactly one makes each later step ready, whatever the order its prerequisites finish in.
 
-    One transaction: a process that dies between the two updates must not leave the step done
-    on an image still ``processing``, as nothing would complete it (its message, redelivered,
-    is skipped as done). It writes the image row first, which locks it: finishers of one image
+    One transaction: a process that dies between the updates must not leave the step done on
+    an image still ``processing``, as nothing would complete it (its message, redelivered, is
+    skipped as done). It writes the image row first, which locks it: finishers of one image
     take turns, so the last one sees every other step done (under PostgreSQL's read committed,
-    two concurrent transactions would each miss the other's uncommitted step).
+    two concurrent transactions would each miss the other's uncommitted step). Only the call
+    that moved the step to done reports what became ready, so a step finished twice (a
+    duplicate delivery) sends nothing twice.
     """
     now = utcnow()
     with database.atomic():
         Image.update(updated_at=now).where(Image.id == image_id).execute()
-        Step.update(status=Step.DONE, finished_at=now, error=None).where(
-            Step.image == image_id, Step.name == name
-        ).execute()
+        moved = (
+            Step.update(status=Step.DONE, finished_at=now, error=None)
+            .where(Step.image == image_id, Step.name == name, Step.status != Step.DONE)
+            .execute()
+        )
+        ready = _ready_after(image_id, name, graph) if moved else ()
         unfinished = Step.select(Step.image).where(Step.image == image_id, Step.status != Step.DONE)
-        return bool(
+        completed = bool(
             Image.update(status=Image.COMPLETED, completed_at=now, updated_at=now, error=None)
             .where(Image.id == image_id, Image.status == Image.PROCESSING, Image.id.not_in(unfinished))
             .execute()
         )
+    return Finished(completed, ready)
+
+
+def _ready_after(image_id, name, graph):
+    """The steps waiting for ``name`` whose every prerequisite is done and that never started."""
+    dependents = graph.dependents(name)
+    if not dependents:
+        return ()
+    status = dict(Step.select(Step.name, Step.status).where(Step.image == image_id).tuples())
+    return tuple(
+        step.name
+        for step in dependents
+        if status.get(step.name) == Step.QUEUED and all(status.get(before) == Step.DONE for before in step.after)
+    )
 
 
 def record_step_error(image_id, name, error):

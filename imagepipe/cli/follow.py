@@ -8,7 +8,8 @@ once at the end to confirm what the events said.
 import time
 
 from imagepipe.event_stream import read_events
-from models import STEPS, Image
+from imagepipe.graph import PIPELINE
+from models import Image
 
 #: How often the database is asked which images ended, whatever the events say.
 SAFETY_CHECK_S = 5.0
@@ -42,7 +43,7 @@ class ImageProgress:
     def percent(self):
         if self.status == Image.COMPLETED:
             return 100
-        return min(100, round(sum(self.steps.values()) / len(STEPS)))
+        return min(100, round(sum(self.steps.values()) / len(PIPELINE.names)))
 
     def apply(self, event):
         kind, actor = event["type"], event.get("actor")

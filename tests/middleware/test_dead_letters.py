@@ -9,7 +9,8 @@ import pytest
 
 from imagepipe.dead_letters import replay
 from imagepipe.errors import CorruptImage, ImageNotFound, TransientError
-from models import STEPS, DeadLetter, Image, Step, Variant, database, finish_step, register_image, start_step
+from imagepipe.graph import PIPELINE
+from models import DeadLetter, Image, Step, Variant, database, finish_step, register_image, start_step
 from tests.conftest import WORKER_TIMEOUT_MS, with_postgres
 from tests.helpers import finish, middleware_broker, submit
 
@@ -77,7 +78,7 @@ def probes(redis_client, redis_url, database_url, events):
 def image_waiting_for(step):
     """An image whose other steps are done, so that ``step`` alone decides how it ends."""
     image = register_image("tests/probe.jpg")
-    for name in STEPS:
+    for name in PIPELINE.names:
         if name != step:
             start_step(image.id, name)
             finish_step(image.id, name)

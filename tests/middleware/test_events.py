@@ -13,11 +13,12 @@ from dramatiq.brokers.redis import RedisBroker
 
 from imagepipe.errors import CorruptImage, TransientError
 from imagepipe.event_stream import EVENT_FIELD, decode, encode
+from imagepipe.graph import PIPELINE
 from imagepipe.progress import progress
 from imagepipe.redis_server import PrivateRedis, free_port
 from middleware import DatabaseConnections, EventPublisher, PipelineRetries, StepTracking
 from middleware.shutdown import JobInterrupted
-from models import STEPS, Image, Step, register_image
+from models import Image, Step, register_image
 from tests.conftest import WORKER_TIMEOUT_MS
 
 QUEUE = "event-tests"
@@ -100,7 +101,7 @@ def image_waiting_for_ingest():
     """An image whose other steps are done, so that ingest alone decides how it ends."""
     image = register_image("tests/probe.jpg")
     Step.update(status=Step.DONE).where(Step.image == image.id, Step.name != "ingest").execute()
-    assert len(STEPS) > 1
+    assert len(PIPELINE.names) > 1
     return image.id
 
 

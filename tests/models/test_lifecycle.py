@@ -4,12 +4,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from models import STEPS, Image, Step, database, fail_step, finish_step, register_image, start_step
+from imagepipe.graph import PIPELINE
+from models import Image, Step, database, fail_step, finish_step, register_image, start_step
 from tests.conftest import with_postgres
 
 
 def start_all(image_id):
-    for name in STEPS:
+    for name in PIPELINE.names:
         assert start_step(image_id, name)
 
 
@@ -18,11 +19,11 @@ def test_the_last_step_to_finish_completes_the_image_once(database_url):
     image = register_image("a.jpg")
     start_all(image.id)
 
-    results = [finish_step(image.id, name) for name in ("embed", "ingest", "metadata", "variants")]
+    results = [finish_step(image.id, name).completed for name in ("embed", "ingest", "metadata", "variants")]
 
     assert results == [False, False, False, True]
     assert Image.get_by_id(image.id).status == "completed"
-    assert finish_step(image.id, "variants") is False  # a redelivered step completes nothing again
+    assert finish_step(image.id, "variants").completed is False  # a redelivered step completes nothing again
 
 
 @with_postgres
@@ -34,9 +35,9 @@ def test_concurrent_finishes_complete_each_image_exactly_once(database_url):
 
     def finish(job):
         with database.connection_context():
-            return job[0], finish_step(*job)
+            return job[0], finish_step(*job).completed
 
-    jobs = [(image.id, name) for name in STEPS for image in images]
+    jobs = [(image.id, name) for name in PIPELINE.names for image in images]
     with ThreadPoolExecutor(max_workers=8) as pool:
         results = list(pool.map(finish, jobs))
 
@@ -53,7 +54,7 @@ def test_a_failed_step_fails_the_image_once_and_it_never_completes(database_url)
     assert fail_step(image.id, "variants", "corrupt image") is True
     assert fail_step(image.id, "variants", "corrupt image") is False
     for name in ("ingest", "metadata", "embed"):
-        assert finish_step(image.id, name) is False
+        assert finish_step(image.id, name).completed is False
 
     stored = Image.get_by_id(image.id)
     assert (stored.status, stored.error) == ("failed", "corrupt image")
@@ -102,4 +103,4 @@ def test_a_crash_between_done_and_completed_leaves_the_step_to_run_again(databas
             finish_step(image.id, "variants")
 
     assert Step.get(Step.image == image.id, Step.name == "variants").status == Step.PROCESSING
-    assert finish_step(image.id, "variants") is True
+    assert finish_step(image.id, "variants").completed is True
