@@ -41,16 +41,18 @@ EXPECTED_FAILURES = (PermanentError,)
 
 
 def step_actor(name, **options):
-    """Declare the actor of step ``name`` of the pipeline graph: its queue and ``step`` come
-    from the graph, imagepipe's permanent errors are its ``throws``, and it ends quietly when
-    its image was deleted under it. The function's name must be the graph's actor name."""
+    """Declare the actor of step ``name`` of the pipeline graph: its queue (IMAGEPIPE_QUEUES,
+    else the graph's) and ``step`` come from there, imagepipe's permanent errors are its
+    ``throws``, and it ends quietly when its image was deleted under it. The function's name
+    must be the graph's actor name."""
     step = PIPELINE[name]
+    queue = get_settings().queues.get(name, step.queue)
 
     def declare(function):
         if function.__name__ != step.actor:
             raise ValueError(f"step {name!r} is done by actor {step.actor!r}, not {function.__name__!r}")
         options.setdefault("throws", EXPECTED_FAILURES)
-        return dramatiq.actor(_unless_deleted(function), step=name, queue_name=step.queue, **options)
+        return dramatiq.actor(_unless_deleted(function), step=name, queue_name=queue, **options)
 
     return declare
 

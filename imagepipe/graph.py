@@ -18,7 +18,7 @@ class Step:
     name: str
     actor: str
     after: tuple = ()
-    queue: str = "images"
+    queue: str = "images"  # IMAGEPIPE_QUEUES=step=queue,... overrides it
 
 
 class Graph:
@@ -69,7 +69,9 @@ VARIANTS = "variants"
 PIPELINE = Graph(
     [
         Step("ingest", actor="ingest"),
-        Step(VARIANTS, actor="make_variants", after=("ingest",)),
+        # The encoders on a queue of their own: a backlog of big encodes then delays no cheap
+        # step, and encoders scale apart (dramatiq actors --queues encode).
+        Step(VARIANTS, actor="make_variants", after=("ingest",), queue="encode"),
         Step("metadata", actor="extract_metadata", after=("ingest",)),
         Step("embed", actor="embed", after=("metadata",)),
     ]

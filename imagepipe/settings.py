@@ -132,6 +132,8 @@ class Settings:
     retry_backoff_ms: int = DEFAULT_RETRY_BACKOFF_MS
     embedder: str = DEFAULT_EMBEDDER
     rate_limits: dict = field(default_factory=dict)
+    #: Queue of a step instead of the graph's (imagepipe.graph), e.g. {"variants": "gpu"}.
+    queues: dict = field(default_factory=dict)
     #: The Redis of the events stream (written by workers, read by the CLI and the web app);
     #: REDIS_URL unless set. Apart, the events' traffic and outages stay away from the broker.
     events_redis_url: str = DEFAULT_REDIS_URL
@@ -195,6 +197,7 @@ class Settings:
             retry_backoff_ms=_int(environ, "IMAGEPIPE_RETRY_BACKOFF_MS", DEFAULT_RETRY_BACKOFF_MS),
             embedder=environ.get("IMAGEPIPE_EMBEDDER") or DEFAULT_EMBEDDER,
             rate_limits=_mapping(environ, "IMAGEPIPE_RATE_LIMITS"),
+            queues=_mapping(environ, "IMAGEPIPE_QUEUES"),
             events_redis_url=environ.get("IMAGEPIPE_EVENTS_REDIS_URL") or redis_url,
             events_stream=environ.get("IMAGEPIPE_EVENTS_STREAM") or DEFAULT_EVENTS_STREAM,
             events_maxlen=_int(environ, "IMAGEPIPE_EVENTS_MAXLEN", DEFAULT_EVENTS_MAXLEN),

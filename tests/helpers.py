@@ -104,3 +104,10 @@ def unfinished_steps(image_ids):
     """What a failure message needs: the steps of these images that are not done."""
     steps = Step.select().where(Step.image.in_(image_ids), Step.status != Step.DONE)
     return [(step.image_id, step.name, step.status, step.attempts, step.error, step.started_at) for step in steps]
+
+
+def join_pipeline(broker, timeout_ms=60_000):
+    """``broker.join`` every queue of the pipeline's steps (the encoders have their own)."""
+    queues = {actor.queue_name for actor in broker.actors.values() if actor.options.get("step")}
+    for queue in sorted(queues):
+        broker.join(queue, timeout=timeout_ms)

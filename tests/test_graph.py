@@ -53,7 +53,9 @@ def test_a_step_that_waits_for_two_runs_once_after_both(graph_app, worker_env, s
         for image_id in ids[:3]:
             make_variants.send(image_id)
             extract_metadata.send(image_id)
-        wait_until(lambda: redis_client.llen("dramatiq:images") == 0, 30, "the redeliveries to be taken")
+        wait_until(
+            lambda: redis_client.llen("dramatiq:images") + redis_client.llen("dramatiq:encode") == 0, 30, "redeliveries"
+        )
         wait_until(lambda: DeadLetter.select().count() == 1, 30, "the dead letter")
     finally:
         assert stop_worker(worker) == 0

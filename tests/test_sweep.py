@@ -32,7 +32,7 @@ def names(steps):
 
 
 def queued(broker):
-    return broker.client.llen("dramatiq:images")
+    return broker.client.llen("dramatiq:images") + broker.client.llen("dramatiq:encode")
 
 
 def test_step_actors_come_from_the_step_option(broker):

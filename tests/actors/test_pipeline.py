@@ -12,7 +12,7 @@ from imagepipe.samples import make_photo, save_jpeg
 from middleware import EventPublisher
 from models import Embedding, Image, Metadata, Step, Variant
 from tests.conftest import with_postgres
-from tests.helpers import finish, stored_bytes, submit
+from tests.helpers import finish, join_pipeline, stored_bytes, submit
 
 
 def photo(tmp_path, name="photo.jpg", size=(2400, 1600), **options):
@@ -118,7 +118,7 @@ def test_redelivered_messages_leave_one_set_of_rows_and_files(worker, broker, st
     # when: the same messages are delivered again
     for actor in (make_variants, extract_metadata, embed):
         actor.send(image_id)
-    broker.join("images", timeout=60_000)
+    join_pipeline(broker)
     worker.join()
 
     again = Image.get_by_id(image_id)
@@ -138,7 +138,7 @@ def test_a_done_step_is_skipped_when_its_message_comes_again(worker, broker, sto
     completed_at = Image.get_by_id(image_id).completed_at
 
     ingest.send(image_id)
-    broker.join("images", timeout=30_000)
+    join_pipeline(broker)
     worker.join()
 
     steps = {s.name: s.attempts for s in Step.select().where(Step.image == image_id)}

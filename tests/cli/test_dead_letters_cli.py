@@ -86,7 +86,7 @@ def test_replay_all_of_one_actor_sends_its_original_messages_with_fresh_retries(
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == f"replayed dead letter {variants.id}: make_variants of image {variants.image_id}"
-    (message,) = queued_messages(redis_client)
+    (message,) = queued_messages(redis_client, queue="encode")  # the actor's queue now, not the stored one
     assert (message.message_id, message.actor_name, message.args) == (
         variants.message_id,
         "make_variants",

@@ -12,7 +12,7 @@ from imagepipe.errors import CorruptImage, ImageNotFound, TransientError
 from imagepipe.graph import PIPELINE
 from models import DeadLetter, Image, Step, Variant, database, finish_step, register_image, start_step
 from tests.conftest import WORKER_TIMEOUT_MS, with_postgres
-from tests.helpers import finish, middleware_broker, submit
+from tests.helpers import finish, join_pipeline, middleware_broker, submit
 
 QUEUE = "dead-letter-tests"
 MAX_RETRIES = 2
@@ -259,7 +259,7 @@ def test_the_pipeline_dead_letters_a_bad_file_and_replays_it_once_fixed(worker, 
     attempts = {step.name: step.attempts for step in Step.select().where(Step.image == image_id)}
 
     replay([dead.id])
-    worker.broker.join("images", timeout=30_000)
+    join_pipeline(worker.broker)
     worker.join()
 
     assert {(v.path, v.bytes) for v in Variant.select().where(Variant.image == image_id)} == variants

@@ -161,7 +161,7 @@ def test_300_images_survive_10_random_sigkills(redis_client, worker_env, storage
             # what the workers' Sweeper does every IMAGEPIPE_SWEEP_INTERVAL_S, with a short
             # deadline and counted here: re-send the steps whose message is gone. Only once
             # the queue is empty, so that no step merely waiting in it is sent twice.
-            if not redis_client.llen("dramatiq:images"):
+            if not redis_client.llen("dramatiq:images") + redis_client.llen("dramatiq:encode"):
                 swept.extend(sweep(SWEEP_DEADLINE_S, broker=actors.broker))
             return (
                 not Image.select()

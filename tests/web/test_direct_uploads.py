@@ -9,7 +9,7 @@ from PIL import Image as PILImage
 
 from imagepipe.samples import make_photo, save_jpeg
 from models import DeadLetter, Image, Step, Upload, Variant
-from tests.helpers import finish, wait_until
+from tests.helpers import finish, join_pipeline, wait_until
 
 
 @pytest.fixture
@@ -97,7 +97,7 @@ def test_an_image_deleted_in_flight_ends_without_error_or_dead_letter(api, stora
     source = Image.get_by_id(image_id).source
 
     assert api.delete(f"/images/{image_id}").status_code == 204
-    broker.join("images", timeout=60_000)
+    join_pipeline(broker)
 
     assert DeadLetter.select().count() == 0
     wait_until(lambda: storage.keys(f"variants/{image_id}/") == [], 30, "the variants written meanwhile to go")
