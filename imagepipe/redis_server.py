@@ -45,15 +45,29 @@ class PrivateRedis(PrivateServer):
 
     It keeps nothing on disk unless ``persistent`` (an append-only file, fsynced on every
     write), which lets a test restart it, or kill it, and find its data again, as a
-    production Redis with AOF would.
+    production Redis with AOF would. With ``tls`` (certificate, key and CA files, as managed
+    Redis services present them) it speaks TLS only, and its URL trusts that CA.
     """
 
-    def __init__(self, port=None, *, persistent=False):
+    def __init__(self, port=None, *, persistent=False, tls=None):
         self.binary = shutil.which("redis-server")
         if self.binary is None:
             raise RedisUnavailable(INSTALL_HINT)
         self.port = port or free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.listening = ["--port", str(self.port)]
+        if tls:
+            certificate, key, ca = tls
+            self.url = f"rediss://127.0.0.1:{self.port}/0?ssl_ca_certs={ca}"
+            self.listening = ["--port", "0", "--tls-port", str(self.port), "--tls-auth-clients", "no"]
+            self.listening += [
+                "--tls-cert-file",
+                str(certificate),
+                "--tls-key-file",
+                str(key),
+                "--tls-ca-cert-file",
+                str(ca),
+            ]
         self.workdir = tempfile.mkdtemp(prefix="imagepipe-redis-")
         self.persistence = ["--appendonly", "yes", "--appendfsync", "always"] if persistent else ["--appendonly", "no"]
         self.process = None
@@ -62,8 +76,7 @@ class PrivateRedis(PrivateServer):
         self.process = subprocess.Popen(
             [
                 self.binary,
-                "--port",
-                str(self.port),
+                *self.listening,
                 "--bind",
                 "127.0.0.1",
                 "--save",

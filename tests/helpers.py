@@ -3,6 +3,7 @@
 import datetime
 import os
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -111,3 +112,17 @@ def join_pipeline(broker, timeout_ms=60_000):
     queues = {actor.queue_name for actor in broker.actors.values() if actor.options.get("step")}
     for queue in sorted(queues):
         broker.join(queue, timeout=timeout_ms)
+
+
+def send_with_cli(paths, env):
+    """Queue ``paths`` with `imagepipe process` in the environment ``env`` (its own broker, Redis
+    and database); their ids."""
+    done = subprocess.run(
+        [sys.executable, "-m", "imagepipe.cli", "process", *map(str, paths)],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return [int(n) for n in done.stdout.split(":", 1)[1].split(",")]

@@ -1,9 +1,7 @@
 """Redis restarted under a running `dramatiq actors`: workers resume, nothing is lost."""
 
-import os
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
@@ -13,23 +11,11 @@ from imagepipe.redis_server import PrivateRedis
 from imagepipe.samples import make_photo, save_jpeg
 from imagepipe.worker_process import start_worker, stop_worker
 from models import Image, bind_database, migrate_schema
+from tests.helpers import send_with_cli as send
 from tests.helpers import unfinished_steps
 from tests.reliability.supervision import broker_env
 
 IMAGES_PER_ROUND = 4
-
-
-def send(paths, env):
-    """Queue ``paths`` with `imagepipe process` (its broker is on this test's Redis); their ids."""
-    done = subprocess.run(
-        [sys.executable, "-m", "imagepipe.cli", "process", *map(str, paths)],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    return [int(n) for n in done.stdout.split(":", 1)[1].split(",")]
 
 
 @pytest.mark.timeout(240)
