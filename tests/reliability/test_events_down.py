@@ -50,9 +50,10 @@ NARROW_PIPELINE = {"IMAGEPIPE_WIDTHS": "320", "IMAGEPIPE_FORMATS": "webp"}
 MIN_RATIO = 0.90
 #: What the slowest round trip may take beyond its timeout: the writer thread, woken by the
 #: socket timeout, waits for a core and then for the GIL. Measured: 101-126 ms on a quiet 2-core
-#: machine, up to 240 ms at load average 8-13 (other test runs). Generous, as one late wake-up
-#: is the machine's doing; a write that waits twice (a retry, a second read) shows in the mean.
-SLACK_MS = 200
+#: machine, up to 240 ms at load average 8-13 (other test runs), 320 ms once with a fault test
+#: running beside. Generous, as one late wake-up is the machine's doing; a write that waits twice
+#: (a retry, a second read) shows in the mean, one that ignores its timeout takes seconds.
+SLACK_MS = 500
 #: What the average round trip may take beyond its timeout (measured 101-105 ms).
 MEAN_SLACK_MS = 20
 RUN_TIMEOUT_S = 60
