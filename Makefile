@@ -21,6 +21,7 @@ test: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
+	$(BIN)/python -m tests.dramatiq_suite.run
 
 bench: install
 	$(BIN)/pip install --quiet -e '.[bench]'
