@@ -42,7 +42,7 @@ EXPECTED_FAILURES = (PermanentError,)
 
 def step_actor(name, **options):
     """Declare the actor of step ``name`` of the pipeline graph: its queue (IMAGEPIPE_QUEUES,
-    else the graph's) and ``step`` come from there, imagepipe's permanent errors are its
+    else the graph's), priority and ``step`` come from there, imagepipe's permanent errors are its
     ``throws``, and it ends quietly when its image was deleted under it. The function's name
     must be the graph's actor name."""
     step = PIPELINE[name]
@@ -52,7 +52,7 @@ def step_actor(name, **options):
         if function.__name__ != step.actor:
             raise ValueError(f"step {name!r} is done by actor {step.actor!r}, not {function.__name__!r}")
         options.setdefault("throws", EXPECTED_FAILURES)
-        return dramatiq.actor(_unless_deleted(function), step=name, queue_name=queue, **options)
+        return dramatiq.actor(_unless_deleted(function), step=name, queue_name=queue, priority=step.priority, **options)
 
     return declare
 

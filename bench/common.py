@@ -62,17 +62,28 @@ def print_table(title, headers, rows):
 
 @contextlib.contextmanager
 def pipeline_worker(folder, redis_url, *, processes, threads, database_url=None, storage_url=None):
+    """``pipeline_environment`` and one `dramatiq actors` worker in it; yields the worker's Popen."""
+    from imagepipe.worker_process import start_worker, stop_worker
+
+    pipeline_environment(folder, redis_url, database_url=database_url, storage_url=storage_url)
+    worker = start_worker(processes=processes, threads=threads)
+    try:
+        yield worker
+    finally:
+        stop_worker(worker)
+
+
+def pipeline_environment(folder, redis_url, *, database_url=None, storage_url=None):
     """A migrated database (SQLite in ``folder`` unless ``database_url``), a media folder in
-    ``folder`` (or the storage of ``storage_url``, AWS_* from the environment), and a
-    `dramatiq actors` worker.
+    ``folder`` (or the storage of ``storage_url``, AWS_* from the environment), in the
+    environment that workers started next inherit.
 
     Sets the environment before ``actors`` is first imported, so this process's broker and the
-    worker's agree; the broker is declared once per process, so keep ``redis_url`` the same
-    across calls. Yields the worker's Popen.
+    workers' agree; the broker is declared once per process, so keep ``redis_url`` the same
+    across calls.
     """
     from imagepipe.settings import get_settings
     from imagepipe.storage import bind_storage
-    from imagepipe.worker_process import start_worker, stop_worker
 
     Path(folder).mkdir(parents=True, exist_ok=True)
     os.environ.update(
@@ -88,11 +99,6 @@ def pipeline_worker(folder, redis_url, *, processes, threads, database_url=None,
 
     bind_database(os.environ["DATABASE_URL"])
     migrate_schema()
-    worker = start_worker(processes=processes, threads=threads)
-    try:
-        yield worker
-    finally:
-        stop_worker(worker)
 
 
 def submit_and_wait(paths, timeout_s=1800):

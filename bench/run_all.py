@@ -5,7 +5,8 @@ import sys
 from pathlib import Path
 
 BENCHMARKS = (
-    "variants.py", "encoders.py", "throughput.py", "storage.py", "rss.py", "noop.py", "sse_latency.py", "faults.py",
+    "variants.py", "encoders.py", "throughput.py", "storage.py", "queues.py", "rss.py", "noop.py",
+    "sse_latency.py", "faults.py",
 )  # fmt: skip
 
 if __name__ == "__main__":

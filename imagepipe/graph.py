@@ -13,12 +13,14 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Step:
-    """One step: its row's name, the actor that does it, the steps it waits for, its queue."""
+    """One step: its row's name, the actor that does it, the steps it waits for, its queue, and
+    its Dramatiq priority (among the messages a worker holds, lower runs first)."""
 
     name: str
     actor: str
     after: tuple = ()
     queue: str = "images"  # IMAGEPIPE_QUEUES=step=queue,... overrides it
+    priority: int = 0
 
 
 class Graph:
@@ -69,9 +71,10 @@ VARIANTS = "variants"
 PIPELINE = Graph(
     [
         Step("ingest", actor="ingest"),
-        # The encoders on a queue of their own: a backlog of big encodes then delays no cheap
-        # step, and encoders scale apart (dramatiq actors --queues encode).
-        Step(VARIANTS, actor="make_variants", after=("ingest",), queue="encode"),
+        # The encoders on a queue of their own, so that they scale apart (dramatiq actors
+        # --queues encode), and last among what a worker holds: a backlog of big encodes then
+        # delays no cheap step, also in a worker that consumes both queues (bench/queues.py).
+        Step(VARIANTS, actor="make_variants", after=("ingest",), queue="encode", priority=10),
         Step("metadata", actor="extract_metadata", after=("ingest",)),
         Step("embed", actor="embed", after=("metadata",)),
     ]
