@@ -4,8 +4,10 @@ The environment is set in ``pytest_configure``, before any test module imports `
 because importing ``actors`` declares the broker from the environment.
 """
 
+import contextlib
 import os
 import shutil
+import subprocess
 import tempfile
 import uuid
 from pathlib import Path
@@ -17,6 +19,8 @@ from imagepipe.redis_server import PrivateRedis, RedisUnavailable, redis_answers
 IN_CI = os.environ.get("CI") == "true"
 TEST_POSTGRES_URL = os.environ.get("IMAGEPIPE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 WORKER_TIMEOUT_MS = 100
+#: The RabbitMQ the broker parametrisation uses, without a vhost: each run adds one of its own.
+TEST_RABBITMQ_URL = os.environ.get("IMAGEPIPE_TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672")
 S3_VARIABLES = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL")
 _session = {}
 
@@ -170,12 +174,67 @@ def database_url(request, tmp_path):
 with_postgres = pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
 
 
+@pytest.fixture(scope="session")
+def rabbitmq_url():
+    """A vhost of this run's own on the local RabbitMQ, deleted after the run; its URL."""
+    control = shutil.which("rabbitmqctl")
+    need(None if control else "rabbitmqctl is not installed (apt-get install rabbitmq-server)")
+    vhost = f"imagepipe-test-{uuid.uuid4().hex[:8]}"
+    try:
+        subprocess.run([control, "-q", "add_vhost", vhost], check=True, capture_output=True, timeout=60)
+        subprocess.run([control, "-q", "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"],
+                       check=True, capture_output=True, timeout=60)  # fmt: skip
+    except (subprocess.SubprocessError, OSError) as error:
+        need(f"cannot add a RabbitMQ vhost: {error}")
+    yield f"{TEST_RABBITMQ_URL}/{vhost}"
+    subprocess.run([control, "-q", "delete_vhost", vhost], capture_output=True, timeout=60)
+
+
+@pytest.fixture(params=["redis"])
+def broker_url(request, redis_url):
+    """The broker of this test's workers: the test Redis, or RabbitMQ (``with_rabbitmq``), which
+    the actors of this process then send to as well."""
+    if request.param == "redis":
+        yield redis_url
+        return
+    url = request.getfixturevalue("rabbitmq_url")
+    with sending_to_rabbitmq(url):
+        yield url
+
+
+with_rabbitmq = pytest.mark.parametrize("broker_url", ["redis", "rabbitmq"], indirect=True)
+
+
+@contextlib.contextmanager
+def sending_to_rabbitmq(url):
+    """Every actor of this process sends to the RabbitMQ at ``url`` (its queues emptied first),
+    as an app whose BROKER_URL is that URL would; yields that broker."""
+    from dramatiq.brokers.rabbitmq import RabbitmqBroker
+
+    import actors
+
+    rabbitmq = RabbitmqBroker(url=url, middleware=[])
+    senders = {actor: actor.broker for actor in actors.broker.actors.values()}
+    for actor in senders:
+        rabbitmq.declare_queue(actor.queue_name, ensure=True)
+        actor.broker = rabbitmq
+    rabbitmq.flush_all()
+    try:
+        yield rabbitmq
+    finally:
+        for actor, broker in senders.items():
+            actor.broker = broker
+        rabbitmq.flush_all()
+        rabbitmq.close()
+
+
 @pytest.fixture
-def worker_env(redis_url, database_url, media_root, storage):
-    """The environment of a `dramatiq` subprocess sharing this test's Redis, database and storage."""
+def worker_env(redis_url, broker_url, database_url, media_root, storage):
+    """The environment of a `dramatiq` subprocess sharing this test's Redis, broker, database
+    and storage."""
     return {
         "REDIS_URL": redis_url,
-        "BROKER_URL": redis_url,
+        "BROKER_URL": broker_url,
         "DATABASE_URL": database_url,
         "MEDIA_ROOT": str(media_root),
         **storage_env(storage),

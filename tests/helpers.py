@@ -126,3 +126,14 @@ def send_with_cli(paths, env):
         check=True,
     )
     return [int(n) for n in done.stdout.split(":", 1)[1].split(",")]
+
+
+def queued_messages(*queue_names, dead=False):
+    """How many messages wait in these queues (with ``dead``: in their dead-letter queues) on
+    the broker that this process's actors send to, Redis or RabbitMQ."""
+    import actors
+
+    broker = actors.ingest.broker
+    if hasattr(broker, "get_queue_message_counts"):  # RabbitMQ: (ready, delayed, dead)
+        return sum(broker.get_queue_message_counts(name)[2 if dead else 0] for name in queue_names)
+    return sum(broker.client.llen(f"{broker.namespace}:{name}{'.XQ' if dead else ''}") for name in queue_names)

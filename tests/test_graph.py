@@ -12,7 +12,8 @@ from imagepipe.worker_process import start_worker, stop_worker
 from models import DeadLetter, Image, register_image, stuck_steps
 from models import Step as StepRow
 from models.image import utcnow
-from tests.helpers import finish, submit, wait_until
+from tests.conftest import with_rabbitmq
+from tests.helpers import finish, queued_messages, submit, wait_until
 
 IMAGES = 8
 
@@ -40,6 +41,7 @@ def test_a_graph_refuses_a_step_that_waits_for_an_unknown_one():
 
 
 @pytest.mark.timeout(150)
+@with_rabbitmq
 def test_a_step_that_waits_for_two_runs_once_after_both(graph_app, worker_env, storage, redis_client, tmp_path):
     worker = start_worker(worker_env, module="tests.graph_app", processes=2, threads=2, cwd=".")
     try:
@@ -53,9 +55,7 @@ def test_a_step_that_waits_for_two_runs_once_after_both(graph_app, worker_env, s
         for image_id in ids[:3]:
             make_variants.send(image_id)
             extract_metadata.send(image_id)
-        wait_until(
-            lambda: redis_client.llen("dramatiq:images") + redis_client.llen("dramatiq:encode") == 0, 30, "redeliveries"
-        )
+        wait_until(lambda: queued_messages("images", "encode") == 0, 30, "redeliveries")
         wait_until(lambda: DeadLetter.select().count() == 1, 30, "the dead letter")
     finally:
         assert stop_worker(worker) == 0

@@ -8,7 +8,7 @@ from imagepipe.storage import get_storage
 from models import bind_database, database
 
 NAME = "check"
-HELP = "check that the database, the broker's Redis and the storage are reachable (and writable)"
+HELP = "check that the database, Redis, the broker and the storage are reachable (and writable)"
 
 
 def add_arguments(parser):
@@ -18,8 +18,9 @@ def add_arguments(parser):
 def checks(settings):
     """``(what, problem or None)`` for each service, in the order a deployment needs them."""
     yield "database", _attempt(lambda: _database(settings))
-    if settings.broker_url.startswith(("redis://", "rediss://", "unix://")):
-        yield "broker", _attempt(lambda: _redis(settings.broker_url))
+    yield "redis", _attempt(lambda: _redis(settings.redis_url))  # events, rate limits, heartbeats
+    if settings.broker_url != settings.redis_url:
+        yield "broker", _attempt(lambda: _broker(settings.broker_url))
     yield "storage", _attempt(lambda: get_storage().check())
 
 
@@ -45,6 +46,16 @@ def _database(settings):
     bind_database(settings.database_url)
     with database.connection_context():
         database.execute_sql("SELECT 1")
+
+
+def _broker(url):
+    if not url.startswith(("amqp://", "amqps://")):
+        return _redis(url)
+    import pika
+
+    parameters = pika.URLParameters(url)
+    parameters.connection_attempts, parameters.socket_timeout = 1, 2
+    pika.BlockingConnection(parameters).close()
 
 
 def _redis(url):

@@ -2,6 +2,10 @@
 
 import json
 import logging
+import os
+import subprocess
+import sys
+import time
 from collections import Counter
 
 import dramatiq
@@ -10,9 +14,17 @@ import pytest
 from imagepipe.dead_letters import replay
 from imagepipe.errors import CorruptImage, ImageNotFound, TransientError
 from imagepipe.graph import PIPELINE
+from imagepipe.worker_process import stop_worker
 from models import DeadLetter, Image, Step, Variant, database, finish_step, register_image, start_step
-from tests.conftest import WORKER_TIMEOUT_MS, with_postgres
-from tests.helpers import finish, join_pipeline, middleware_broker, submit
+from tests.conftest import WORKER_TIMEOUT_MS, with_postgres, with_rabbitmq
+from tests.helpers import (
+    finish,
+    middleware_broker,
+    queued_messages,
+    start_test_worker,
+    submit,
+    wait_until,
+)
 
 QUEUE = "dead-letter-tests"
 MAX_RETRIES = 2
@@ -240,28 +252,40 @@ def test_replay_refuses_unknown_ids_and_changes_nothing(probes):
     assert DeadLetter.get_by_id(dead.id).replay_count == 0
 
 
-def test_the_pipeline_dead_letters_a_bad_file_and_replays_it_once_fixed(worker, storage, corpus, tmp_path):
-    """Needs DeadLetters in actors/broker.py: a truncated JPEG is stored; once the file is
-    replaced by a good one, a replay completes the image, and a second replay changes nothing."""
+@pytest.mark.timeout(120)
+@with_rabbitmq
+def test_the_pipeline_dead_letters_a_bad_file_and_replays_it_once_fixed(worker_env, storage, corpus, tmp_path):
+    """Under a real worker, with DeadLetters in actors/broker.py: a truncated JPEG is stored;
+    once the file is replaced by a good one, `imagepipe dead-letters replay` completes the
+    image, and a second replay changes nothing."""
     from imagepipe.samples import make_photo, save_jpeg
 
-    image_id = submit(storage, corpus / "bad" / "truncated_Canon_40D.jpg", name="fixed-later.jpg")
-    assert finish([image_id])[image_id].status == "failed"
-    (dead,) = DeadLetter.select().where(DeadLetter.image_id == image_id)
-    assert (dead.actor, dead.error_type, dead.attempts) == ("ingest", "TruncatedImage", 1)
+    def replay_with_cli(dead_letter):
+        command = [sys.executable, "-m", "imagepipe.cli", "dead-letters", "replay", str(dead_letter.id)]
+        subprocess.run(command, env={**os.environ, **worker_env}, check=True, capture_output=True, timeout=60)
 
-    fixed = save_jpeg(make_photo(1200, 800, seed=5), tmp_path / "fixed-later.jpg")
-    storage.put("tests/fixed-later.jpg", fixed.read_bytes(), content_type="image/jpeg")
-    replay([dead.id])
-    image = finish([image_id])[image_id]
-    assert (image.status, image.error) == ("completed", None)
-    variants = {(v.path, v.bytes) for v in Variant.select().where(Variant.image == image_id)}
-    attempts = {step.name: step.attempts for step in Step.select().where(Step.image == image_id)}
+    worker = start_test_worker(worker_env, processes=1, threads=2)
+    try:
+        image_id = submit(storage, corpus / "bad" / "truncated_Canon_40D.jpg", name="fixed-later.jpg")
+        assert finish([image_id])[image_id].status == "failed"
+        (dead,) = DeadLetter.select().where(DeadLetter.image_id == image_id)
+        assert (dead.actor, dead.error_type, dead.attempts) == ("ingest", "TruncatedImage", 1)
 
-    replay([dead.id])
-    join_pipeline(worker.broker)
-    worker.join()
+        fixed = save_jpeg(make_photo(1200, 800, seed=5), tmp_path / "fixed-later.jpg")
+        storage.put("tests/fixed-later.jpg", fixed.read_bytes(), content_type="image/jpeg")
+        replay_with_cli(dead)
+        wait_until(lambda: Image.get_by_id(image_id).status == "completed", 60, "the replayed image to complete")
+        variants = {(v.path, v.bytes) for v in Variant.select().where(Variant.image == image_id)}
+        attempts = {step.name: step.attempts for step in Step.select().where(Step.image == image_id)}
 
+        replay_with_cli(dead)
+        wait_until(lambda: DeadLetter.get_by_id(dead.id).replay_count == 2, 10, "the second replay")
+        wait_until(lambda: queued_messages("images", "encode") == 0, 30, "the replayed message to be taken")
+        time.sleep(1)  # and skipped
+    finally:
+        assert stop_worker(worker) == 0
+
+    assert Image.get_by_id(image_id).error is None
     assert {(v.path, v.bytes) for v in Variant.select().where(Variant.image == image_id)} == variants
     assert storage.keys(f"variants/{image_id}/") == sorted(path for path, _ in variants)
     assert {step.name: step.attempts for step in Step.select().where(Step.image == image_id)} == attempts

@@ -25,7 +25,8 @@ from imagepipe.event_stream import decode
 from imagepipe.samples import make_photo, save_jpeg
 from imagepipe.sweep import sweep
 from models import Image, Step, Variant
-from tests.helpers import epoch, stored_bytes, submit, unfinished_steps, wait_until
+from tests.conftest import with_rabbitmq
+from tests.helpers import epoch, queued_messages, stored_bytes, submit, unfinished_steps, wait_until
 from tests.reliability.supervision import Supervisor, broker_env, child_pids, wait_for_exit
 
 IMAGES = 300
@@ -43,6 +44,7 @@ class RedeliveryClock:
     Dramatiq's Redis broker keeps the messages a process holds in ack sets named by its broker
     id (the heartbeat of imagepipe's WorkerHealth gives the id of a pid). Recovery moves them
     back to their queues and deletes the sets; the clock notes when the last one is gone.
+    (RabbitMQ has no such sets: it requeues a connection's unacked messages when it closes.)
     It also notes the steps then `processing`: one whose attempt count later grows ran again,
     and ``restarts`` holds how long after the kill, queue wait included.
     """
@@ -100,7 +102,8 @@ def spread(values, unit):
 
 
 @pytest.mark.timeout(360)
-def test_300_images_survive_10_random_sigkills(redis_client, worker_env, storage, tmp_path):
+@with_rabbitmq
+def test_300_images_survive_10_random_sigkills(redis_client, broker_url, worker_env, storage, tmp_path):
     seed = int(os.environ.get("IMAGEPIPE_TEST_SEED") or time.time())
     rng = random.Random(seed)
     env = {
@@ -161,7 +164,7 @@ def test_300_images_survive_10_random_sigkills(redis_client, worker_env, storage
             # what the workers' Sweeper does every IMAGEPIPE_SWEEP_INTERVAL_S, with a short
             # deadline and counted here: re-send the steps whose message is gone. Only once
             # the queue is empty, so that no step merely waiting in it is sent twice.
-            if not redis_client.llen("dramatiq:images") + redis_client.llen("dramatiq:encode"):
+            if not queued_messages("images", "encode"):
                 swept.extend(sweep(SWEEP_DEADLINE_S, broker=actors.broker))
             return (
                 not Image.select()
@@ -181,7 +184,8 @@ def test_300_images_survive_10_random_sigkills(redis_client, worker_env, storage
     repeated = sum(step.attempts - 1 for step in steps)
     completed = completions(redis_client)
     print(
-        f"FIGURE fault1: seed {seed}, {len(kills)} SIGKILLs ({kills.count('main')} of the main process), "
+        f"FIGURE fault1: {broker_url.split(':')[0]}, seed {seed}, "
+        f"{len(kills)} SIGKILLs ({kills.count('main')} of the main process), "
         f"{len(supervisor.masters) - 1} restarts, {IMAGES} images in {elapsed:.1f}s; "
         f"{repeated} step executions repeated after kills, over {len(steps)} steps; "
         f"{IMAGES - len(completed)} image-completed events lost with their process; "

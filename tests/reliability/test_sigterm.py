@@ -9,11 +9,13 @@ import pytest
 from imagepipe.samples import make_photo, save_jpeg
 from imagepipe.worker_process import stop_worker
 from models import Image, Step
-from tests.helpers import finish, start_test_worker, submit, wait_until
+from tests.conftest import with_rabbitmq
+from tests.helpers import finish, queued_messages, start_test_worker, submit, wait_until
 from tests.worker_app import SLOW_STARTS_KEY
 
 
 @pytest.mark.timeout(120)
+@with_rabbitmq
 @pytest.mark.parametrize("target", ["master", "process group"])
 def test_sigterm_interrupts_a_60s_job_after_5s_and_the_next_worker_completes_it(
     redis_client, worker_env, storage, tmp_path, target
@@ -60,10 +62,11 @@ def test_sigterm_interrupts_a_60s_job_after_5s_and_the_next_worker_completes_it(
     assert image.status == "completed", image.error
     metadata = Step.get(Step.image == image_id, Step.name == "metadata")
     assert (metadata.status, metadata.attempts) == ("done", 2)  # interrupted once, then done
-    assert redis_client.llen("dramatiq:images.XQ") + redis_client.llen("dramatiq:encode.XQ") == 0  # none failed
+    assert queued_messages("images", "encode", dead=True) == 0  # none failed
 
 
 @pytest.mark.timeout(90)
+@with_rabbitmq
 def test_an_actors_shutdown_timeout_is_in_milliseconds_like_dramatiqs(redis_client, worker_env, tmp_path):
     """shutdown_timeout=3000 under plain `dramatiq` means 3 s: SIGTERM during the job, out
     within 8 s, and the job completes once on the next worker."""
