@@ -40,7 +40,9 @@ def build_middleware(settings):
     * Dramatiq's own middleware that may skip a message (AgeLimit) comes before ours, so a
       step is never marked as started for a message that will not run.
     * RateLimits comes before StepTracking, so a throttled message counts no attempt.
-    * ShutdownTimeouts knows which jobs run, to interrupt and requeue them on shutdown.
+    * ShutdownTimeouts knows which jobs run, to interrupt and requeue them on shutdown. Its
+      RunningActors is last of all: it tells when the actor itself runs, the only time a job
+      may be interrupted.
     * DeadLetters, StepTracking, EventPublisher and everything else that reads
       ``message.failed`` come before PipelineRetries: only after Retries has run is that
       final. So a final failure reads as job-failed, then image-failed (StepTracking), then
@@ -54,6 +56,10 @@ def build_middleware(settings):
         maxlen=settings.events_maxlen,
         timeout_ms=settings.events_timeout_ms,
         progress_interval_ms=settings.progress_interval_ms,
+    )
+    shutdown_timeouts = ShutdownTimeouts(
+        default_timeout_ms=round(settings.shutdown_timeout_s * 1000),
+        on_interrupt=functools.partial(events.publish, "job-interrupted"),
     )
     middleware = [
         PollInterval(interval_ms=settings.poll_interval_ms),
@@ -70,14 +76,12 @@ def build_middleware(settings):
         Callbacks(),
         Pipelines(),
         RateLimits(redis_url=settings.redis_url, overrides=settings.rate_limits, on_throttle=events.throttled),
-        ShutdownTimeouts(
-            default_timeout_ms=round(settings.shutdown_timeout_s * 1000),
-            on_interrupt=functools.partial(events.publish, "job-interrupted"),
-        ),
+        shutdown_timeouts,
         DeadLetters(events=events),
         StepTracking(events=events, max_deliveries=settings.max_deliveries),
         events,
         PipelineRetries(max_retries=settings.max_retries, backoff=settings.retry_backoff_ms),
+        shutdown_timeouts.running,
     ]
     if settings.sentry_dsn:
         middleware.insert(3, SentryTags())

@@ -23,6 +23,23 @@ class JobInterrupted(Interrupt):
     """Raised into a job's thread when its shutdown grace period ran out; it is requeued."""
 
 
+class RunningActors(dramatiq.Middleware):
+    """The threads whose actor function runs now. It must be last in the middleware list: its
+    before hook is then the last before the actor, and its after hooks the first after it."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.threads = set()
+
+    def before_process_message(self, broker, message):
+        with self.lock:
+            self.threads.add(threading.get_ident())
+
+    def after_process_message(self, broker, message, *, result=None, exception=None):
+        with self.lock:
+            self.threads.discard(threading.get_ident())
+
+
 class ShutdownTimeouts(dramatiq.Middleware):
     """On SIGTERM/SIGINT, lets running messages finish for at most their ``shutdown_timeout``
     (milliseconds, like Dramatiq's ``time_limit``; actor option, else ``default_timeout_ms``),
@@ -43,18 +60,27 @@ class ShutdownTimeouts(dramatiq.Middleware):
     repeat within ``REPEATED_SIGTERM_WINDOW_S`` is logged and ignored (the platform's SIGKILL
     remains the hard stop); a later one still kills the process as Dramatiq would.
 
+    A job is interrupted only while its actor runs (``running``, last in the stack), never in
+    a middleware's hook: an interrupt there would abort what the hook was doing, such as
+    sending the steps that a finished one made ready, and Dramatiq would then run every after
+    hook again as for an interrupted job. A job past its grace period in a hook is
+    interrupted if it comes back to its actor, and otherwise simply ends.
+
     Parameters:
       default_timeout_ms(int): grace period for actors that set none; default 25000 (under the
         30 s a Heroku-style platform allows between SIGTERM and SIGKILL).
       on_interrupt(callable): called with the message after it was requeued; default none.
+      running(RunningActors): the stack's last middleware; default a new one (put
+        ``shutdown_timeouts.running`` last; a worker warns at boot when it is not).
     """
 
     actor_options = {"shutdown_timeout"}
 
-    def __init__(self, *, default_timeout_ms=DEFAULT_SHUTDOWN_TIMEOUT_S * 1000, on_interrupt=None):
+    def __init__(self, *, default_timeout_ms=DEFAULT_SHUTDOWN_TIMEOUT_S * 1000, on_interrupt=None, running=None):
         self.logger = get_logger(__name__, type(self))
         self.default_timeout_ms = default_timeout_ms
         self.on_interrupt = on_interrupt
+        self.running = running or RunningActors()
         self._running = {}  # thread id -> (message id, grace period in milliseconds)
         self._lock = threading.Lock()
         self._shutdown_started = None  # time.monotonic() of the first stop request
@@ -77,6 +103,13 @@ class ShutdownTimeouts(dramatiq.Middleware):
     def after_skip_message(self, broker, message):
         with self._lock:
             self._running.pop(threading.get_ident(), None)
+
+    def before_worker_boot(self, broker, worker):
+        stack = broker.middleware
+        later = stack[stack.index(self.running) + 1 :] if self.running in stack else stack
+        if later:  # added after build_middleware (broker.add_middleware), or a stack of one's own
+            names = ", ".join(type(middleware).__name__ for middleware in later)
+            self.logger.warning("%s come after ShutdownTimeouts.running: their hooks may be interrupted.", names)
 
     def after_worker_boot(self, broker, worker):
         if not in_runner_process():
@@ -112,8 +145,16 @@ class ShutdownTimeouts(dramatiq.Middleware):
                 return
             elapsed_ms = (time.monotonic() - shutdown_started) * 1000
             for thread_id, (message_id, timeout_ms) in pending.items():
-                if elapsed_ms >= timeout_ms:
-                    self.logger.warning("Interrupting message %s: shutdown timeout of %d ms.", message_id, timeout_ms)
-                    raise_thread_exception(thread_id, JobInterrupted)
+                if elapsed_ms >= timeout_ms and self._interrupt(thread_id):
+                    self.logger.warning("Interrupted message %s: shutdown timeout of %d ms.", message_id, timeout_ms)
                     interrupted.add((thread_id, message_id))
             time.sleep(POLL_INTERVAL_S)
+
+    def _interrupt(self, thread_id):
+        """Raise JobInterrupted in the thread if its actor runs; True when it was raised. Under
+        the lock that the actor's end takes, so it cannot land in the hooks that follow."""
+        with self.running.lock:
+            if thread_id not in self.running.threads:
+                return False
+            raise_thread_exception(thread_id, JobInterrupted)
+            return True
