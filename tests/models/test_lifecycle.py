@@ -4,7 +4,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from imagepipe.graph import PIPELINE
+from imagepipe.graph import PIPELINE, Graph
+from imagepipe.graph import Step as GraphStep
 from models import Image, Step, database, fail_step, finish_step, register_image, start_step
 from tests.conftest import with_postgres
 
@@ -24,6 +25,21 @@ def test_the_last_step_to_finish_completes_the_image_once(database_url):
     assert results == [False, False, False, True]
     assert Image.get_by_id(image.id).status == "completed"
     assert finish_step(image.id, "variants").completed is False  # a redelivered step completes nothing again
+
+
+def test_an_image_registered_before_a_step_was_added_completes_without_it(database_url):
+    """Its rows are the old graph's: the new step has none, so nothing waits for it."""
+    image = register_image("old.jpg")  # the shipped graph: four steps
+    grown = Graph(list(PIPELINE))
+    grown.add(GraphStep("summary", actor="summarize", after=("variants", "metadata")))
+
+    finished = []
+    for name in PIPELINE.names:
+        assert start_step(image.id, name)
+        finished.append(finish_step(image.id, name, grown))
+
+    assert [result.ready for result in finished] == [("variants", "metadata"), (), ("embed",), ()]
+    assert [result.completed for result in finished] == [False, False, False, True]
 
 
 @with_postgres
