@@ -92,6 +92,11 @@ class StreamWriter:
             time.sleep(FLUSH_POLL_S)
         return True
 
+    @property
+    def failing(self):
+        """Whether the last batch was dropped: Redis is slow or away."""
+        return self._started and self._failing
+
     def log_totals(self):
         """Log at INFO what this process stored and dropped, and how long its round trips took.
 

@@ -1,6 +1,7 @@
 """Lifecycle events of every job, to a capped Redis Stream and to the log."""
 
 import functools
+import json
 import logging
 import threading
 import time
@@ -9,6 +10,7 @@ from dataclasses import dataclass
 import dramatiq
 from dramatiq.common import q_name
 
+from imagepipe.durable_events import DurableEvents
 from imagepipe.event_stream import encode, logfmt
 from imagepipe.event_writer import DEFAULT_FLUSH_TIMEOUT_S, StreamWriter
 from imagepipe.progress import ProgressReporter, set_reporter
@@ -20,6 +22,7 @@ from imagepipe.settings import (
 )
 
 from .retries import PipelineRetries
+from .runner import in_runner_process
 from .shutdown import JobInterrupted
 
 logger = logging.getLogger(__name__)
@@ -69,6 +72,7 @@ class EventPublisher(dramatiq.Middleware):
         progress_interval_ms=DEFAULT_PROGRESS_INTERVAL_MS,
     ):
         self.writer = StreamWriter(redis_url=redis_url, stream=stream, maxlen=maxlen, timeout_ms=timeout_ms)
+        self.durable = DurableEvents(redis_url=redis_url, stream=stream, maxlen=maxlen, timeout_ms=timeout_ms)
         self.progress_interval_ms = progress_interval_ms
         self._step_actors = set()
         self._running = threading.local()
@@ -85,6 +89,22 @@ class EventPublisher(dramatiq.Middleware):
             self.writer.write(encode(event))
         except Exception:  # an observer must never fail the job it reports on
             logger.exception("Could not publish a %s event.", event_type)
+
+    def terminal(self, event_type, message, **fields):
+        """The encoded ``image-completed`` or ``image-failed``, for the outbox (models.outbox):
+        the transaction that moves the image keeps it, and ``announce`` publishes it."""
+        return encode(self._event(event_type, message, fields))
+
+    def announce(self, event):
+        """Log and publish a terminal event kept in the outbox, ``(id, payload)``, and forget its
+        row; a row left (Redis away, the process killed) is published by a drain."""
+        try:
+            _log(json.loads(event[1]))
+            if not self.writer.failing:
+                self.flush()  # the job's own events first, as a follower expects them
+            self.durable.publish(event)
+        except Exception:  # an observer must never fail the job it reports on
+            logger.exception("Could not publish a terminal event; it waits in the database.")
 
     def flush(self, timeout_s=DEFAULT_FLUSH_TIMEOUT_S):
         """Wait until the events published so far are stored (or dropped); False on timeout."""
@@ -145,6 +165,10 @@ class EventPublisher(dramatiq.Middleware):
 
     def after_skip_message(self, broker, message):
         self._end(message)
+
+    def after_worker_boot(self, broker, worker):
+        if in_runner_process():  # an embedded Worker's host program has its own life
+            self.durable.start_draining()
 
     def after_worker_shutdown(self, broker, worker):
         # Worker processes end with os._exit (multiprocessing), which skips the writer's atexit.

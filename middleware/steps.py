@@ -64,7 +64,8 @@ class StepTracking(dramatiq.Middleware):
 
     Parameters:
       events(EventPublisher): publishes ``image-completed`` and ``image-failed`` when this
-        middleware makes the move (exactly once per image); default none.
+        middleware makes the move (exactly once per image, kept in the database's outbox in
+        the move's transaction, so a kill before publishing loses neither); default none.
       max_deliveries(int): attempts of a step that may die with their process before the
         step fails for good; default 3, 0 for no limit.
       graph(Graph): the pipeline whose steps this sends once all they wait for are done;
@@ -109,10 +110,11 @@ class StepTracking(dramatiq.Middleware):
         image_id = message.args[0]
         try:
             if exception is None:
-                finished = finish_step(image_id, step, self.graph)
+                completed = self._terminal("image-completed", message)
+                finished = finish_step(image_id, step, self.graph, event=completed)
                 if finished.completed:
                     self.logger.info("Image %s completed.", image_id)
-                    self._publish("image-completed", message)
+                    self._announce(finished.event)
                 self._send_ready(broker, image_id, finished.ready)
             elif message.failed:
                 self._fail(message, image_id, step, describe_error(exception))
@@ -145,13 +147,19 @@ class StepTracking(dramatiq.Middleware):
             self._fail(message, message.args[0], step, SKIPPED_REASON)
 
     def _fail(self, message, image_id, step, error):
-        if fail_step(image_id, step, error):
+        failed = fail_step(image_id, step, error, event=self._terminal("image-failed", message, error=error))
+        if failed.failed:
             self.logger.info("Image %s failed in %s: %s", image_id, step, error)
-            self._publish("image-failed", message, error=error)
+            self._announce(failed.event)
 
-    def _publish(self, event_type, message, **fields):
-        if self.events is not None:
-            self.events.publish(event_type, message, **fields)
+    def _terminal(self, event_type, message, **fields):
+        """The encoded terminal event, for the transaction that may make the move; None
+        without an EventPublisher."""
+        return None if self.events is None else self.events.terminal(event_type, message, **fields)
+
+    def _announce(self, event):
+        if event is not None:
+            self.events.announce(event)
 
     @staticmethod
     def _step(broker, message):

@@ -13,6 +13,7 @@ from .lifecycle import (
     unended_attempts,
     was_deleted,
 )
+from .outbox import PendingEvent, forget_events, pending_events
 from .outputs import Embedding, Metadata, Variant, save_embedding, save_metadata, save_variants
 from .schema import MODELS, migrate_schema
 from .sweep import stuck_steps, touch_step
@@ -25,12 +26,14 @@ __all__ = [
     "Embedding",
     "Image",
     "Metadata",
+    "PendingEvent",
     "Step",
     "Upload",
     "Variant",
     "bind_database",
     "claim_upload",
     "fail_step",
+    "forget_events",
     "finish_step",
     "issue_upload",
     "purge_dead_letters",
@@ -47,4 +50,5 @@ __all__ = [
     "was_deleted",
     "database",
     "migrate_schema",
+    "pending_events",
 ]

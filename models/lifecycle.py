@@ -11,14 +11,17 @@ from imagepipe.graph import PIPELINE
 
 from .database import database
 from .image import DeletedImage, Image, Step, utcnow
+from .outbox import PendingEvent
 
 
 class Finished(NamedTuple):
-    """What finishing a step did: whether it completed the image, and the steps it made ready
-    (every step they wait for is done now, by this call): their messages are to be sent."""
+    """What finishing a step did: whether it completed the image, the steps it made ready
+    (every step they wait for is done now, by this call: their messages are to be sent), and
+    the outbox row ``(id, payload)`` of the image's terminal event when it completed."""
 
     completed: bool
     ready: tuple
+    event: tuple | None = None
 
 
 def register_image(source, original_name="", graph=PIPELINE):
@@ -68,7 +71,7 @@ def unended_attempts(image_id, name):
     return step.attempts if step else 0
 
 
-def finish_step(image_id, name, graph=PIPELINE):
+def finish_step(image_id, name, graph=PIPELINE, *, event=None):
     """Mark a step done: Finished(completed, ready). Exactly one caller completes an image, and
     exactly one makes each later step ready, whatever the order its prerequisites finish in.
 
@@ -78,7 +81,8 @@ def finish_step(image_id, name, graph=PIPELINE):
     take turns, so the last one sees every other step done (under PostgreSQL's read committed,
     two concurrent transactions would each miss the other's uncommitted step). Only the call
     that moved the step to done reports what became ready, so a step finished twice (a
-    duplicate delivery) sends nothing twice.
+    duplicate delivery) sends nothing twice. ``event``, the encoded ``image-completed``, is
+    kept in the outbox (models.outbox) in the same transaction when this call completes it.
     """
     now = utcnow()
     with database.atomic():
@@ -95,7 +99,13 @@ def finish_step(image_id, name, graph=PIPELINE):
             .where(Image.id == image_id, Image.status == Image.PROCESSING, Image.id.not_in(unfinished))
             .execute()
         )
-    return Finished(completed, ready)
+        kept = _keep(event) if completed else None
+    return Finished(completed, ready, kept)
+
+
+def _keep(event):
+    """The outbox row ``(id, payload)`` of ``event``, or None without one."""
+    return None if event is None else (PendingEvent.create(payload=event).id, event)
 
 
 def _ready_after(image_id, name, graph):
@@ -116,17 +126,28 @@ def record_step_error(image_id, name, error):
     Step.update(error=error).where(Step.image == image_id, Step.name == name).execute()
 
 
-def fail_step(image_id, name, error):
-    """Fail a step and its image for good; True when this call moved the image to ``failed``."""
+class Failed(NamedTuple):
+    """What failing a step did: whether it moved the image to ``failed`` (exactly one caller
+    does), and then the outbox row ``(id, payload)`` of the image's terminal event."""
+
+    failed: bool
+    event: tuple | None = None
+
+
+def fail_step(image_id, name, error, *, event=None):
+    """Fail a step and its image for good; ``event``, the encoded ``image-failed``, is kept in
+    the outbox in the same transaction when this call fails the image."""
     now = utcnow()
-    Step.update(status=Step.FAILED, error=error, finished_at=now).where(
-        Step.image == image_id, Step.name == name
-    ).execute()
-    return bool(
-        Image.update(status=Image.FAILED, error=error, updated_at=now)
-        .where(Image.id == image_id, Image.status.not_in([Image.FAILED, Image.COMPLETED]))
-        .execute()
-    )
+    with database.atomic():
+        Step.update(status=Step.FAILED, error=error, finished_at=now).where(
+            Step.image == image_id, Step.name == name
+        ).execute()
+        failed = (
+            Image.update(status=Image.FAILED, error=error, updated_at=now)
+            .where(Image.id == image_id, Image.status.not_in([Image.FAILED, Image.COMPLETED]))
+            .execute()
+        )
+        return Failed(True, _keep(event)) if failed else Failed(False)
 
 
 def requeue_step(image_id, name):

@@ -7,12 +7,13 @@ from playhouse.migrate import SchemaMigrator, migrate
 from .database import database
 from .dead_letter import DeadLetter
 from .image import DeletedImage, Image, Step
+from .outbox import PendingEvent
 from .outputs import Embedding, Metadata, Variant
 from .uploads import Upload
 
 log = logging.getLogger(__name__)
 
-MODELS = (Image, Step, Variant, Metadata, Embedding, DeadLetter, Upload, DeletedImage)
+MODELS = (Image, Step, Variant, Metadata, Embedding, DeadLetter, Upload, DeletedImage, PendingEvent)
 
 
 def migrate_schema():

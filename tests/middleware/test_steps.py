@@ -40,11 +40,11 @@ def test_a_finished_step_that_cannot_be_recorded_runs_again(worker, storage, tmp
     """The database refusing the 'done' write must not leave the image processing for ever."""
     real_finish, calls = middleware.steps.finish_step, []
 
-    def refuse_once(image_id, name, graph):
+    def refuse_once(image_id, name, graph, **options):
         calls.append(name)
         if name == "embed" and calls.count("embed") == 1:
             raise peewee.OperationalError("database is locked")
-        return real_finish(image_id, name, graph)
+        return real_finish(image_id, name, graph, **options)
 
     monkeypatch.setattr(middleware.steps, "finish_step", refuse_once)
     monkeypatch.setattr(middleware.steps, "RECORD_RETRY_DELAY_MS", 100)

@@ -67,8 +67,8 @@ def test_a_failed_step_fails_the_image_once_and_it_never_completes(database_url)
     image = register_image("a.jpg")
     start_all(image.id)
 
-    assert fail_step(image.id, "variants", "corrupt image") is True
-    assert fail_step(image.id, "variants", "corrupt image") is False
+    assert fail_step(image.id, "variants", "corrupt image").failed is True
+    assert fail_step(image.id, "variants", "corrupt image").failed is False
     for name in ("ingest", "metadata", "embed"):
         assert finish_step(image.id, name).completed is False
 

@@ -1,0 +1,20 @@
+-- Append events to the capped stream, each at most once whoever sends it and however often.
+--
+-- KEYS[1]  the stream
+-- ARGV[1]  about how many entries the stream keeps (XADD MAXLEN ~)
+-- ARGV[2]  the field that holds each event
+-- ARGV[3]  seconds a sent event's marker is kept
+-- ARGV[4..] the encoded events
+--
+-- Returns how many were appended (not sent before). The marker is the SHA-1 of the event,
+-- which holds its time and job id: two processes draining the same row, or one retrying after
+-- a lost reply, append it once. (Not the row's id: SQLite hands a deleted row's id out again.)
+
+local appended = 0
+for i = 4, #ARGV do
+  if redis.call("SET", KEYS[1] .. ":sent:" .. redis.sha1hex(ARGV[i]), 1, "NX", "EX", ARGV[3]) then
+    redis.call("XADD", KEYS[1], "MAXLEN", "~", ARGV[1], "*", ARGV[2], ARGV[i])
+    appended = appended + 1
+  end
+end
+return appended
