@@ -56,6 +56,8 @@ class Step(BaseModel):
     name = peewee.CharField(max_length=32)
     status = peewee.CharField(max_length=16, default=QUEUED)
     attempts = peewee.IntegerField(default=0)
+    #: Attempts in a row that started and never ended (their process died under them).
+    unended = peewee.IntegerField(default=0)
     error = peewee.TextField(null=True)
     started_at = peewee.DateTimeField(null=True)
     finished_at = peewee.DateTimeField(null=True)

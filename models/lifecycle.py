@@ -42,7 +42,7 @@ def start_step(image_id, name):
     now = utcnow()
     failed_image = Image.select(Image.id).where(Image.id == image_id, Image.status == Image.FAILED)
     started = (
-        Step.update(status=Step.PROCESSING, attempts=Step.attempts + 1, started_at=now)
+        Step.update(status=Step.PROCESSING, attempts=Step.attempts + 1, unended=Step.unended + 1, started_at=now)
         .where(Step.image == image_id, Step.name == name, Step.status != Step.DONE, Step.image.not_in(failed_image))
         .execute()
     )
@@ -57,18 +57,19 @@ def start_step(image_id, name):
 
 
 def unended_attempts(image_id, name):
-    """The attempts of a step that started and never ended: its count while it is still
-    ``processing`` with no error recorded, else 0.
+    """The attempts in a row of a step that started and never ended, while it is still
+    ``processing``; else 0.
 
-    Every attempt that ends records it (done, an error for a retry, or failed), so such a step
-    was last left by a process that died under it (killed, crashed, or interrupted at shutdown).
+    Every attempt that ends records it (done, an error for a retry, an interruption, or
+    failed), which sets the count back to 0, so these were left by processes that died under
+    them (killed, crashed), however the attempts before them ended.
     """
     step = (
-        Step.select(Step.attempts)
-        .where(Step.image == image_id, Step.name == name, Step.status == Step.PROCESSING, Step.error.is_null())
+        Step.select(Step.unended)
+        .where(Step.image == image_id, Step.name == name, Step.status == Step.PROCESSING)
         .first()
     )
-    return step.attempts if step else 0
+    return step.unended if step else 0
 
 
 def finish_step(image_id, name, graph=PIPELINE, *, event=None):
@@ -88,7 +89,7 @@ def finish_step(image_id, name, graph=PIPELINE, *, event=None):
     with database.atomic():
         Image.update(updated_at=now).where(Image.id == image_id).execute()
         moved = (
-            Step.update(status=Step.DONE, finished_at=now, error=None)
+            Step.update(status=Step.DONE, finished_at=now, error=None, unended=0)
             .where(Step.image == image_id, Step.name == name, Step.status != Step.DONE)
             .execute()
         )
@@ -123,7 +124,7 @@ def _ready_after(image_id, name, graph):
 
 def record_step_error(image_id, name, error):
     """Keep the last error of a step that will be retried."""
-    Step.update(error=error).where(Step.image == image_id, Step.name == name).execute()
+    Step.update(error=error, unended=0).where(Step.image == image_id, Step.name == name).execute()
 
 
 class Failed(NamedTuple):
@@ -139,7 +140,7 @@ def fail_step(image_id, name, error, *, event=None):
     the outbox in the same transaction when this call fails the image."""
     now = utcnow()
     with database.atomic():
-        Step.update(status=Step.FAILED, error=error, finished_at=now).where(
+        Step.update(status=Step.FAILED, error=error, finished_at=now, unended=0).where(
             Step.image == image_id, Step.name == name
         ).execute()
         failed = (

@@ -62,7 +62,9 @@ def test_a_step_whose_attempts_all_died_fails_for_good_without_running(worker, s
     from actors import ingest
 
     image = register_image("tests/never-read.jpg", "never-read.jpg")
-    Step.update(status=Step.PROCESSING, attempts=3).where(Step.image == image.id, Step.name == "ingest").execute()
+    Step.update(status=Step.PROCESSING, attempts=3, unended=3).where(
+        Step.image == image.id, Step.name == "ingest"
+    ).execute()
 
     ingest.send(image.id)
     image = finish([image.id])[image.id]
@@ -83,3 +85,17 @@ def test_a_step_that_failed_with_an_error_is_left_to_retries(database_url):
     assert unended_attempts(image.id, "ingest") == 3
     record_step_error(image.id, "ingest", "OSError: disk busy")
     assert unended_attempts(image.id, "ingest") == 0
+
+
+def test_deaths_after_an_attempt_that_recorded_an_error_still_count(database_url):
+    """A step that failed once with an error and then killed its process every time is poison
+    all the same: the deaths in a row count, whatever came before them."""
+    from models import record_step_error, unended_attempts
+
+    image = register_image("a.jpg")
+    start_step(image.id, "ingest")
+    record_step_error(image.id, "ingest", "OSError: disk busy")
+    for _ in range(3):
+        start_step(image.id, "ingest")  # ... and its process died
+
+    assert unended_attempts(image.id, "ingest") == 3
