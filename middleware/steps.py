@@ -8,7 +8,7 @@ from dramatiq.middleware import MiddlewareError, SkipMessage
 from imagepipe.errors import PermanentError
 from imagepipe.graph import PIPELINE
 from imagepipe.settings import DEFAULT_MAX_DELIVERIES
-from models import Image, fail_step, finish_step, record_step_error, start_step, unended_attempts, was_deleted
+from models import Image, database, fail_step, finish_step, record_step_error, start_step, unended_attempts, was_deleted
 
 from .requeue import enqueue_again
 from .retries import enqueue_patiently
@@ -84,6 +84,24 @@ class StepTracking(dramatiq.Middleware):
         step = self._step(broker, message)
         if not step:
             return
+        try:
+            self._start(broker, message, step)
+        except peewee.PeeweeException as error:
+            # Dramatiq would log this and run the actor with its step unrecorded. The database
+            # is away (a restart, a failover): run the message later, no retry spent, on a new
+            # connection (the broken one would fail every later message of this thread).
+            self.logger.warning(
+                "Database unavailable before %s of image %s (%s); running it again in %d ms.",
+                step,
+                message.args[0],
+                str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__,
+                RECORD_RETRY_DELAY_MS,
+            )
+            database.close()
+            enqueue_again(broker, message, delay=RECORD_RETRY_DELAY_MS)
+            raise SkipMessage() from None
+
+    def _start(self, broker, message, step):
         if self.max_deliveries:
             died = unended_attempts(message.args[0], step)
             if died >= self.max_deliveries:
@@ -120,12 +138,14 @@ class StepTracking(dramatiq.Middleware):
                 self._fail(message, image_id, step, describe_error(exception))
             else:
                 record_step_error(image_id, step, describe_error(exception))
-        except peewee.DatabaseError:
+        except peewee.PeeweeException:
             # Dramatiq swallows errors of after-hooks and acks the message anyway: without
-            # this the step would stay "processing" for ever. Run the message again instead
-            # (its work is idempotent); a failed message is in the dead letters already.
+            # this the step would stay "processing" for ever. Run a finished message again
+            # instead (its work is idempotent); a failed one was retried by Retries already,
+            # or is in the dead letters.
             self.logger.exception("Could not record %s of image %s.", step, image_id)
-            if not message.failed:
+            database.close()  # broken by a database restart: the next message needs a new one
+            if exception is None:
                 enqueue_again(broker, message, delay=RECORD_RETRY_DELAY_MS)
 
     def _send_ready(self, broker, image_id, ready):

@@ -140,9 +140,12 @@ def _postgres_database():
     admin.autocommit = True
     with admin.cursor() as cursor:
         cursor.execute(f"CREATE DATABASE {name}")
+    admin.close()
     url = TEST_POSTGRES_URL.rsplit("/", 1)[0] + "/" + name
 
-    def drop():
+    def drop():  # on a connection of its own: a test may have restarted PostgreSQL
+        admin = psycopg2.connect(TEST_POSTGRES_URL, connect_timeout=10)
+        admin.autocommit = True
         with admin.cursor() as cursor:
             cursor.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         admin.close()
