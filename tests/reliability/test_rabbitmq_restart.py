@@ -51,7 +51,7 @@ def test_two_rabbitmq_restarts_lose_no_image(worker_env, tmp_path):
         assert stop_worker(worker) == 0
 
     print(
-        f"FIGURE fault7: {len(sent)} images across 2 RabbitMQ restarts ({DOWN_S} s down); a new image completed "
+        f"FIGURE fault10: {len(sent)} images across 2 RabbitMQ restarts ({DOWN_S} s down); a new image completed "
         f"{', '.join(f'{s:.1f}' for s in resumed_after)}s after each restart"
     )
     assert ended, f"not finished: {unfinished_steps(sent)}"
