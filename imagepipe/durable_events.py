@@ -15,6 +15,7 @@ from pathlib import Path
 import redis
 
 from imagepipe.event_stream import EVENT_FIELD
+from imagepipe.event_writer import bounded_client
 from models import database, forget_events, pending_events
 
 logger = logging.getLogger(__name__)
@@ -34,8 +35,9 @@ QUIET_AFTER_FAILURE_S = 5.0
 class DurableEvents:
     """Appends outbox rows to the events stream and deletes them; one Redis client a process.
 
-    Round trips are bounded by ``timeout_ms`` like the stream writer's, but these wait for the
-    reply: a row is deleted only once the stream has its event.
+    Round trips are bounded by ``timeout_ms``, one try, like the stream writer's
+    (``bounded_client``), but these wait for the reply: a row is deleted only once the stream
+    has its event.
     """
 
     def __init__(self, *, redis_url, stream, maxlen, timeout_ms):
@@ -97,7 +99,6 @@ class DurableEvents:
     def _client(self):
         client = self._clients.get(os.getpid())
         if client is None:
-            timeout_s = self.timeout_ms / 1000
-            client = redis.Redis.from_url(self.redis_url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
+            client = bounded_client(self.redis_url, self.timeout_ms)
             self._clients = {os.getpid(): client}
         return client

@@ -29,6 +29,16 @@ LINGER_S = 0.005
 FLUSH_POLL_S = 0.005
 
 
+def bounded_client(redis_url, timeout_ms):
+    """A Redis client whose every call takes at most ``timeout_ms`` (connect and read): one try,
+    as a retry would multiply the time that events wait behind a dead Redis, and no CLIENT
+    SETINFO round trips on each (re)connect."""
+    timeout_s = timeout_ms / 1000
+    return redis.Redis.from_url(
+        redis_url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s, retry=None, driver_info=None
+    )
+
+
 class StreamWriter:
     """Appends events to a capped Redis Stream from one background thread a process.
 
@@ -134,14 +144,7 @@ class StreamWriter:
             self._started = True
 
     def _run(self):
-        timeout_s = self.timeout_ms / 1000
-        client = redis.Redis.from_url(
-            self.redis_url,
-            socket_timeout=timeout_s,
-            socket_connect_timeout=timeout_s,
-            retry=None,  # one try: a retry would double the time that events wait behind a dead Redis
-            driver_info=None,  # no CLIENT SETINFO round trips on each (re)connect
-        )
+        client = bounded_client(self.redis_url, self.timeout_ms)
         append = client.register_script(APPEND_SCRIPT)
         while True:
             if not self._pending:
