@@ -5,8 +5,9 @@ import signal
 import threading
 import time
 
+from imagepipe.cli.process import wait_for
 from imagepipe.worker_process import stop_worker
-from tests.helpers import start_test_worker
+from tests.helpers import send_with_cli, start_test_worker
 
 #: Faster than the 10 s / 2 % defaults, so that several kill/redelivery cycles fit a test's
 #: budget; IMAGEPIPE_TEST_BROKER_DEFAULTS=1 measures with the production defaults instead.
@@ -79,3 +80,23 @@ class Supervisor:
         self._thread.join(timeout=10)
         for master in self.masters:
             stop_worker(master)
+
+
+def sent_across_restarts(batches, restarts, env, probe_timeout_s=60):
+    """For each batch of photos and its restart: send the batch with `imagepipe process`, let
+    some of it start, restart the service (a callable), then time a new image to completion.
+    Returns the ids sent, probes included, and the seconds from each restart to its probe's end.
+    """
+    sent, resumed_after = [], []
+    for round_number, (batch, restart) in enumerate(zip(batches, restarts, strict=True)):
+        sent += send_with_cli(batch, env)
+        time.sleep(0.5)  # some of them running, some throttled in the delay queue
+        restart()
+        back = time.monotonic()
+        probe = send_with_cli(batch[:1], env)
+        assert wait_for(probe, probe_timeout_s, report=lambda line: None), (
+            f"no image completed after restart {round_number}"
+        )
+        resumed_after.append(time.monotonic() - back)
+        sent += probe
+    return sent, resumed_after

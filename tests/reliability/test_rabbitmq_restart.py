@@ -12,7 +12,8 @@ from imagepipe.cli.process import wait_for
 from imagepipe.samples import make_photo, save_jpeg
 from imagepipe.worker_process import stop_worker
 from models import Image
-from tests.helpers import send_with_cli, start_test_worker, unfinished_steps
+from tests.helpers import start_test_worker, unfinished_steps
+from tests.reliability.supervision import sent_across_restarts
 
 IMAGES_PER_ROUND = 4
 DOWN_S = 3
@@ -20,6 +21,12 @@ DOWN_S = 3
 
 def _rabbitmqctl(*arguments):
     subprocess.run([shutil.which("rabbitmqctl"), "-q", *arguments], check=True, capture_output=True, timeout=60)
+
+
+def _restart():
+    _rabbitmqctl("stop_app")
+    time.sleep(DOWN_S)
+    _rabbitmqctl("start_app")
 
 
 @pytest.mark.timeout(240)
@@ -33,19 +40,8 @@ def test_two_rabbitmq_restarts_lose_no_image(worker_env, tmp_path):
     env = {**worker_env, "IMAGEPIPE_RATE_LIMITS": "embed=2/s"}
     photos = [save_jpeg(make_photo(320, 240, seed=n), tmp_path / f"p{n}.jpg") for n in range(IMAGES_PER_ROUND)]
     worker = start_test_worker(env, processes=2, threads=2)
-    sent, resumed_after = [], []
     try:
-        for round_number in range(2):
-            sent += send_with_cli(photos, env)
-            time.sleep(0.5)  # some of them running, some throttled
-            _rabbitmqctl("stop_app")
-            time.sleep(DOWN_S)
-            _rabbitmqctl("start_app")
-            back = time.monotonic()
-            probe = send_with_cli(photos[:1], env)
-            assert wait_for(probe, 60, report=lambda line: None), f"no image completed after restart {round_number}"
-            resumed_after.append(time.monotonic() - back)
-            sent += probe
+        sent, resumed_after = sent_across_restarts([photos, photos], [_restart, _restart], env)
         ended = wait_for(sent, 90, report=lambda line: None)
     finally:
         assert stop_worker(worker) == 0

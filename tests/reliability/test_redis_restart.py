@@ -1,5 +1,6 @@
 """Redis restarted under a running `dramatiq actors`: workers resume, nothing is lost."""
 
+import functools
 import signal
 import subprocess
 import time
@@ -11,9 +12,8 @@ from imagepipe.redis_server import PrivateRedis
 from imagepipe.samples import make_photo, save_jpeg
 from imagepipe.worker_process import start_worker, stop_worker
 from models import Image, bind_database, migrate_schema
-from tests.helpers import send_with_cli as send
 from tests.helpers import unfinished_steps
-from tests.reliability.supervision import broker_env
+from tests.reliability.supervision import broker_env, sent_across_restarts
 
 IMAGES_PER_ROUND = 4
 
@@ -40,19 +40,16 @@ def test_three_redis_restarts_one_a_crash_lose_no_image(tmp_path, media_root):
     }
     worker = start_worker(env, processes=2, threads=2, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     photos = [save_jpeg(make_photo(320, 240, seed=n), tmp_path / f"p{n}.jpg") for n in range(IMAGES_PER_ROUND * 3)]
-    sent, resumed_after = [], []
+
+    def restart(how):
+        redis.halt(how)
+        time.sleep(2)
+        redis.start()
+
+    batches = [photos[n * IMAGES_PER_ROUND : (n + 1) * IMAGES_PER_ROUND] for n in range(3)]
+    restarts = [functools.partial(restart, how) for how in (signal.SIGTERM, signal.SIGKILL, signal.SIGTERM)]
     try:
-        for round_number, how in enumerate([signal.SIGTERM, signal.SIGKILL, signal.SIGTERM]):
-            sent += send(photos[round_number * IMAGES_PER_ROUND : (round_number + 1) * IMAGES_PER_ROUND], env)
-            time.sleep(0.5)  # some of them running, some throttled in the delay queue
-            redis.halt(how)
-            time.sleep(2)
-            redis.start()
-            back = time.monotonic()
-            probe = send([photos[0]], env)
-            assert wait_for(probe, 60, report=lambda line: None), f"no image completed after restart {round_number}"
-            resumed_after.append(time.monotonic() - back)
-            sent += probe
+        sent, resumed_after = sent_across_restarts(batches, restarts, env)
         ended = wait_for(sent, 90, report=lambda line: None)
     finally:
         stop_worker(worker)
