@@ -5,6 +5,13 @@ middleware reads it instead of keeping a list of exception types.
 """
 
 
+def first_line(exception):
+    """The first line of an exception's message, or its class name when it has none: a
+    one-line reason for a log line or a check, never a traceback."""
+    lines = str(exception).strip().splitlines()
+    return lines[0] if lines else type(exception).__name__
+
+
 class ImagePipeError(Exception):
     """Root of every error that imagepipe raises on purpose."""
 

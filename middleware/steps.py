@@ -5,7 +5,7 @@ import peewee
 from dramatiq.logging import get_logger
 from dramatiq.middleware import MiddlewareError, SkipMessage
 
-from imagepipe.errors import PermanentError
+from imagepipe.errors import PermanentError, first_line
 from imagepipe.graph import PIPELINE
 from imagepipe.settings import DEFAULT_MAX_DELIVERIES
 from models import Image, database, fail_step, finish_step, record_step_error, start_step, unended_attempts, was_deleted
@@ -94,7 +94,7 @@ class StepTracking(dramatiq.Middleware):
                 "Database unavailable before %s of image %s (%s); running it again in %d ms.",
                 step,
                 message.args[0],
-                str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__,
+                first_line(error),
                 RECORD_RETRY_DELAY_MS,
             )
             database.close()

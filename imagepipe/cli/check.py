@@ -4,6 +4,7 @@ import contextlib
 
 import redis
 
+from imagepipe.errors import first_line
 from imagepipe.storage import get_storage
 from models import bind_database, database
 
@@ -37,8 +38,7 @@ def _attempt(check):
     try:
         check()
     except Exception as exc:  # the one-line diagnosis is the point: never a traceback
-        lines = str(exc).strip().splitlines()
-        return lines[0] if lines else type(exc).__name__
+        return first_line(exc)
     return None
 
 
