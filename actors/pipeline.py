@@ -102,11 +102,16 @@ def _isolated(function, *args, **kwargs):
 def ingest(image_id):
     """Check the source and record what it is; refuse it for good if it is not a usable image."""
     with _source(image_id) as (image, path):
-        info = _isolated(imaging.inspect_file, path)
+        info = _isolated(imaging.inspect_file, path, on_damage=get_settings().on_damage)
     progress(90, "checked")
-    Image.update(sha256=info.sha256, format=info.format, width=info.width, height=info.height, bytes=info.bytes).where(
-        Image.id == image.id
-    ).execute()
+    Image.update(
+        sha256=info.sha256,
+        format=info.format,
+        width=info.width,
+        height=info.height,
+        bytes=info.bytes,
+        damage=info.damage,
+    ).where(Image.id == image.id).execute()
 
 
 @step_actor(VARIANTS)

@@ -20,6 +20,12 @@ DEFAULT_AVIF_THREADS = 1
 DEFAULT_MAX_PIXELS = 50_000_000
 DEFAULT_MAX_FILE_BYTES = 100 * 1024 * 1024
 DEFAULT_MAX_RETRIES = 3
+#: What ingest does with an image whose decoder reports damage it would conceal (invented
+#: pixels: grey blocks, smeared bands): "fail" it for good, or "mark" it and publish it with
+#: the reason in Image.damage. Failing is the default: a gallery must not show a broken picture
+#: as if it were the upload, and the uploader still has the file to send again.
+ON_DAMAGE_CHOICES = ("fail", "mark")
+DEFAULT_ON_DAMAGE = "fail"
 DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024
 DEFAULT_RETRY_BACKOFF_MS = 2_000
 DEFAULT_EMBEDDER = "local"
@@ -128,6 +134,7 @@ class Settings:
     max_pixels: int = DEFAULT_MAX_PIXELS
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
     max_retries: int = DEFAULT_MAX_RETRIES
+    on_damage: str = DEFAULT_ON_DAMAGE
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
     retry_backoff_ms: int = DEFAULT_RETRY_BACKOFF_MS
     embedder: str = DEFAULT_EMBEDDER
@@ -172,6 +179,9 @@ class Settings:
         unknown = set(formats) - set(DEFAULT_VARIANT_FORMATS)
         if unknown:
             raise ValueError(f"IMAGEPIPE_FORMATS may name webp and avif, not {', '.join(sorted(unknown))}")
+        on_damage = (environ.get("IMAGEPIPE_ON_DAMAGE") or DEFAULT_ON_DAMAGE).lower()
+        if on_damage not in ON_DAMAGE_CHOICES:
+            raise ValueError(f"IMAGEPIPE_ON_DAMAGE must be fail or mark, not {on_damage!r}")
         return cls(
             redis_url=redis_url,
             broker_url=environ.get("BROKER_URL") or redis_url,
@@ -193,6 +203,7 @@ class Settings:
             max_pixels=_int(environ, "IMAGEPIPE_MAX_PIXELS", DEFAULT_MAX_PIXELS),
             max_file_bytes=_int(environ, "IMAGEPIPE_MAX_FILE_BYTES", DEFAULT_MAX_FILE_BYTES),
             max_retries=_int(environ, "IMAGEPIPE_MAX_RETRIES", DEFAULT_MAX_RETRIES),
+            on_damage=on_damage,
             max_message_bytes=_int(environ, "IMAGEPIPE_MAX_MESSAGE_BYTES", DEFAULT_MAX_MESSAGE_BYTES),
             retry_backoff_ms=_int(environ, "IMAGEPIPE_RETRY_BACKOFF_MS", DEFAULT_RETRY_BACKOFF_MS),
             embedder=environ.get("IMAGEPIPE_EMBEDDER") or DEFAULT_EMBEDDER,

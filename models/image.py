@@ -25,6 +25,8 @@ class Image(BaseModel):
     original_name = peewee.CharField(max_length=255, default="")
     status = peewee.CharField(max_length=16, default=QUEUED, index=True)
     error = peewee.TextField(null=True)
+    #: Damage the decoder concealed, when IMAGEPIPE_ON_DAMAGE=mark published the image anyway.
+    damage = peewee.TextField(null=True)
     sha256 = peewee.CharField(max_length=64, null=True, index=True)
     format = peewee.CharField(max_length=16, null=True)
     width = peewee.IntegerField(null=True)
@@ -40,6 +42,7 @@ class Image(BaseModel):
             "id": self.id,
             "status": self.status,
             "error": self.error,
+            "damage": self.damage,
             "format": self.format,
             "width": self.width,
             "height": self.height,

@@ -21,6 +21,7 @@ from imagepipe.errors import CorruptImage, EmptyFile, FileTooLarge, HiddenPayloa
 from imagepipe.imaging import consistency, exif, failures, gif, heif, jpeg, png, polyglot
 from imagepipe.imaging.colorspace import to_srgb
 from imagepipe.imaging.modes import to_8bit
+from imagepipe.settings import DEFAULT_ON_DAMAGE
 
 logger = logging.getLogger(__name__)
 
@@ -47,21 +48,27 @@ class SourceInfo:
     sha256: str
     mode: str
     frames: int
+    #: Damage the decoder reported and concealed, kept when ``on_damage="mark"``; else None.
+    damage: str | None = None
 
 
-def inspect_file(path, *, max_pixels, max_file_bytes):
+def inspect_file(path, *, max_pixels, max_file_bytes, on_damage=DEFAULT_ON_DAMAGE):
     """Check that ``path`` is an image imagepipe accepts and can decode, and describe it.
 
     The first frame is decoded completely but cheaply (a JPEG at 1/8 scale, which still reads
     every byte of its entropy data), so truncated and corrupt files fail here, before any work
-    is queued for them, and so do files that decode but are damaged, contradict their own
-    metadata or are another kind of file too. Raises a PermanentError subclass saying what is
-    wrong. Only here: later steps open a file this already passed.
+    is queued for them, and so do files that contradict their own metadata or are another kind
+    of file too. Files that decode only because the decoder conceals damage fail as well, or,
+    with ``on_damage="mark"``, pass with the damage described in ``SourceInfo.damage``. Raises
+    a PermanentError subclass saying what is wrong. Only here: later steps open a file this
+    already passed.
     """
     with open_image(path, max_pixels=max_pixels, max_file_bytes=max_file_bytes) as image:
         fmt, mode, frames = format_name(image), image.mode, getattr(image, "n_frames", 1)
         stored = image.size
-        _check_bytes(path, fmt)
+        damage = _check_bytes(path, fmt)
+        if damage and on_damage != "mark":
+            raise CorruptImage(damage)
         if fmt == "JPEG":
             image.draft(None, (max(1, stored[0] // _CHECK_SCALE), max(1, stored[1] // _CHECK_SCALE)))
         image.load()
@@ -70,7 +77,9 @@ def inspect_file(path, *, max_pixels, max_file_bytes):
             raise CorruptImage(f"corrupt {fmt} metadata: {contradiction}")
         width, height = exif.displayed_size(stored, exif.orientation(image))
     digest, size = _sha256(Path(path))
-    return SourceInfo(format=fmt, width=width, height=height, bytes=size, sha256=digest, mode=mode, frames=frames)
+    return SourceInfo(
+        format=fmt, width=width, height=height, bytes=size, sha256=digest, mode=mode, frames=frames, damage=damage
+    )
 
 
 def load_upright(path, *, max_pixels, max_file_bytes, max_width=None):
@@ -176,15 +185,14 @@ def _open(fp, prefix, path, max_pixels):
 
 
 def _check_bytes(path, fmt):
-    """Refuse a polyglot, then damage that ``fmt``'s decoder would hide."""
+    """Refuse a polyglot; describe damage that ``fmt``'s decoder would hide, or None."""
     check = _DATA_CHECKS.get(fmt)
     with open(path, "rb") as fp, mmap.mmap(fp.fileno(), 0, access=mmap.ACCESS_READ) as data:
         payload = polyglot.find_payload(data)
         damage = check(data) if check and not payload else None
     if payload:
         raise HiddenPayload(f"the file is also {payload}")
-    if damage:
-        raise CorruptImage(f"corrupt {fmt} data: {damage}")
+    return f"corrupt {fmt} data: {damage}" if damage else None
 
 
 def _sha256(path):

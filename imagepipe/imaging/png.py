@@ -4,7 +4,9 @@ A PNG's pixels are one zlib stream cut into consecutive IDAT chunks. Pillow stop
 the stream ends and skips whatever IDAT data follows it, so a file whose image data goes on
 after the end (a spliced or doubled chunk: data that belongs to no picture) decodes
 "successfully". The PNG specification has no place for such bytes; libpng reports them
-("Extra compressed data", "Too much image data").
+("Extra compressed data", "Too much image data"). Pillow checks the CRC of every chunk but
+the image data's, so a damaged IDAT chunk whose zlib stream still inflates decodes into wrong
+pixels; libpng refuses it ("IDAT: CRC error").
 """
 
 import struct
@@ -12,6 +14,7 @@ import zlib
 
 _SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _HEADER = struct.Struct(">I4s")
+_CRC = struct.Struct(">I")
 _IDAT = b"IDAT"
 # Output is discarded in slices of this size: the check never holds the decoded picture.
 _OUTPUT_SLICE = 1 << 20
@@ -19,7 +22,8 @@ _OUTPUT_SLICE = 1 << 20
 
 def find_damage(data):
     """Describe image data of the PNG ``data`` (bytes-like) that follows the end of its
-    compressed stream, or IDAT chunks that are not consecutive; None when there is none.
+    compressed stream, IDAT chunks that are not consecutive or fail their CRC; None when there
+    is none.
 
     Decompresses the image data once, discarding the output. Problems this check cannot
     judge (a truncated file, a broken stream) are left to the decoder to report.
@@ -39,6 +43,8 @@ def _walk(data):
             return f"IDAT chunk at byte {position} after other chunks (image data must be consecutive)"
         else:
             image_data_seen = True
+            if not _crc_matches(data, position, length):
+                return f"IDAT chunk at byte {position} fails its CRC"
             if stream.eof and length:
                 return f"image data continues after its compressed stream ended (IDAT chunk at byte {position})"
             try:
@@ -49,6 +55,15 @@ def _walk(data):
                 return f"image data continues after its compressed stream ended (IDAT chunk at byte {position})"
         position += 12 + length  # length, type, data, CRC
     return None
+
+
+def _crc_matches(data, position, length):
+    """Whether the chunk at ``position`` carries the CRC of its type and data; a chunk cut short
+    by the end of the file is left to the decoder, which reports the truncation."""
+    end = position + 8 + length
+    if end + _CRC.size > len(data):
+        return True
+    return zlib.crc32(data[position + 4 : end]) == _CRC.unpack_from(data, end)[0]
 
 
 def _feed(stream, data):

@@ -195,3 +195,40 @@ def test_a_hung_decoder_fails_its_image_and_the_next_one_completes(worker, stora
     monkeypatch.undo()
     good = submit(storage, photo(tmp_path, "good.jpg", size=(800, 600)))
     assert finish([good])[good].status == "completed"
+
+
+def damaged_photo(tmp_path):
+    """A JPEG with 4 KB of its entropy data lost: libjpeg would fill the rest with grey."""
+    data = photo(tmp_path, "whole.jpg", size=(1200, 800)).read_bytes()
+    middle = len(data) // 2
+    path = tmp_path / "damaged.jpg"
+    path.write_bytes(data[:middle] + data[middle + 4096 :])
+    return path
+
+
+def test_a_damaged_photo_fails_with_the_decoders_report(worker, storage, tmp_path):
+    image_id = submit(storage, damaged_photo(tmp_path))
+
+    image = finish([image_id])[image_id]
+
+    assert image.status == "failed"
+    assert "corrupt JPEG data: " in image.error and image.error.endswith("(libjpeg-turbo)")
+    assert not Variant.select().where(Variant.image == image_id).exists()
+
+
+def test_with_on_damage_mark_a_damaged_photo_is_published_and_marked(worker, storage, tmp_path, monkeypatch):
+    import dataclasses
+
+    import actors.pipeline
+    from imagepipe.settings import get_settings
+
+    marking = dataclasses.replace(get_settings(), on_damage="mark")
+    monkeypatch.setattr(actors.pipeline, "get_settings", lambda: marking)
+    image_id = submit(storage, damaged_photo(tmp_path))
+
+    image = finish([image_id])[image_id]
+
+    assert image.status == "completed", image.error
+    assert image.damage.startswith("corrupt JPEG data: ") and image.damage.endswith("(libjpeg-turbo)")
+    assert image.state()["damage"] == image.damage
+    assert len(image.variants) == 4

@@ -50,24 +50,27 @@ FORMATS = {
     "hopper.tif": ("TIFF", (128, 128), 1, "RGB"),
     "hopper.webp": ("WEBP", (128, 128), 1, "RGB"),
     "hopper_16bit_qtables.jpg": ("JPEG", (128, 128), 1, "RGB"),
-    "hopper_bad_exif.jpg": ("JPEG", (500, 500), 1, "L"),
     "hopper_bigtiff.tif": ("TIFF", (128, 128), 1, "RGB"),
     "hopper_gray.jpg": ("JPEG", (128, 128), 1, "L"),
     "i_trns.png": ("PNG", (64, 64), 1, "RGBA"),
 }
 
-# bad/: file -> (error class, start of the message). exif-dpi-zerodivision, hopper_idat_after_
-# image_end and invalid_image00971 decode completely: imaging/consistency.py and imaging/png.py
-# find what is wrong with them.
+# bad/: file -> (error class, start of the message). exif-dpi-zerodivision, hopper_bad_exif,
+# hopper_idat_after_image_end and invalid_image00971 decode "completely": imaging/consistency.py,
+# libjpeg-turbo's warnings and imaging/png.py find what is wrong with them.
 BAD = {
     "broken.png": (CorruptImage, "corrupt PNG file: its header cannot be read"),
-    "broken_data_stream.png": (CorruptImage, "corrupt PNG file: unrecognized data stream contents"),
+    "broken_data_stream.png": (CorruptImage, "corrupt PNG data: IDAT chunk at byte 33 fails its CRC"),
     "corrupted.jpg": (CorruptImage, "corrupt JPEG data: invalid marker 0xFF9F at byte 229375"),
     "crash-0c7e0e8e11ce787078f00b5b0ca409a167f070e0.tif": (CorruptImage, "corrupt TIFF file:"),
     "decompression_bomb.gif": (PixelLimitExceeded, "image (GIF canvas grown by its frames) is 65535x66601 = 4364.7 MP"),
     "decompression_bomb_extents.gif": (PixelLimitExceeded, "image (GIF canvas grown by its frames) is 65635x65635"),
     "empty.png": (EmptyFile, "empty file (0 bytes)"),
     "exif-dpi-zerodivision.jpg": (CorruptImage, "corrupt JPEG metadata: EXIF XResolution is 0/0, not a number"),
+    "hopper_bad_exif.jpg": (
+        CorruptImage,
+        "corrupt JPEG data: 1214 extraneous bytes before marker 0xd0 (libjpeg-turbo)",
+    ),
     "hopper_idat_after_image_end.png": (
         CorruptImage,
         "corrupt PNG data: image data continues after its compressed stream ended (IDAT chunk at byte 30331)",
@@ -343,7 +346,7 @@ def test_unusable_icc_profile_is_ignored(tmp_path):
 def test_concurrent_opening_leaves_the_warning_machinery_alone(corpus):
     """The bomb-warning filter is swapped in under a lock, so worker threads cannot leak it."""
     filters, showwarning = list(warnings.filters), warnings.showwarning
-    paths = [corpus / "formats" / name for name in sorted(FORMATS)] * 3 + [corpus / "formats" / "hopper_bad_exif.jpg"]
+    paths = [corpus / "formats" / name for name in sorted(FORMATS)] * 3
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         infos = list(pool.map(lambda path: inspect_file(path, **LIMITS), paths))
@@ -390,3 +393,35 @@ def test_an_io_error_of_the_disk_is_transient_not_a_corrupt_image():
 
     assert isinstance(disk, TransientError) and str(disk) == "cannot read JPEG file: Input/output error"
     assert isinstance(data, CorruptImage)
+
+
+def scan_cut_short(tmp_path):
+    """A baseline JPEG whose entropy data loses 2 KB in the middle: libjpeg warns and fills the
+    rest with grey, Pillow returns the picture as if nothing happened."""
+    buffer = io.BytesIO()
+    make_photo(600, 400).save(buffer, "JPEG", quality=90)
+    data = buffer.getvalue()
+    path = tmp_path / "cut.jpg"
+    middle = len(data) // 2
+    path.write_bytes(data[:middle] + data[middle + 2048 :])
+    Image.open(path).load()  # Pillow alone sees nothing wrong
+    return path
+
+
+def test_damage_libjpeg_warns_about_fails_the_image(tmp_path):
+    with pytest.raises(CorruptImage, match=r"^corrupt JPEG data: .*\(libjpeg-turbo\)$"):
+        inspect_file(scan_cut_short(tmp_path), **LIMITS)
+
+
+def test_damage_can_be_marked_instead(tmp_path):
+    info = inspect_file(scan_cut_short(tmp_path), **LIMITS, on_damage="mark")
+
+    assert info.width == 600
+    assert info.damage.startswith("corrupt JPEG data: ") and info.damage.endswith("(libjpeg-turbo)")
+
+
+def test_a_sound_file_has_no_damage_to_mark(tmp_path):
+    path = tmp_path / "sound.jpg"
+    make_photo(300, 200).save(path)
+
+    assert inspect_file(path, **LIMITS, on_damage="mark").damage is None

@@ -72,3 +72,12 @@ def test_inspect_file_refuses_a_png_with_data_after_its_image(tmp_path):
 
     with pytest.raises(CorruptImage, match=r"^corrupt PNG data: image data continues after its compressed stream"):
         inspect_file(path, **LIMITS)
+
+
+def test_an_idat_chunk_that_fails_its_crc_is_damage():
+    """Pillow skips the image data's CRC: a zeroed run that still inflates gives wrong pixels."""
+    data = bytearray(png_bytes(10, 1, [zlib.compress(b"\0" + b"\x80" * 30)]))
+    idat = data.index(b"IDAT") - 4
+    data[-16] ^= 0x01  # the last byte of the IDAT chunk's CRC (IEND is the file's last 12 bytes)
+
+    assert png.find_damage(bytes(data)) == f"IDAT chunk at byte {idat} fails its CRC"
