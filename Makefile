@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
+SHARP := bench/sharp/node_modules/sharp
+
 .PHONY: install demo test bench clean
 
 $(BIN)/imagepipe: setup.cfg pyproject.toml
@@ -11,7 +13,12 @@ $(BIN)/imagepipe: setup.cfg pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test,heif,prometheus,web]'
 	touch $@
 
-install: $(BIN)/imagepipe
+# sharp (prebuilt libvips), the peer the fuzz test and bench/fuzz.py compare with; skipped
+# without npm, and then so is that comparison.
+$(SHARP): bench/sharp/package-lock.json
+	if command -v npm >/dev/null 2>&1; then npm ci --prefix bench/sharp --no-audit --no-fund --silent; fi
+
+install: $(BIN)/imagepipe $(SHARP)
 
 demo: install
 	$(BIN)/imagepipe demo
@@ -28,4 +35,4 @@ bench: install
 	$(BIN)/python bench/run_all.py
 
 clean:
-	rm -rf $(VENV) *.egg-info media imagepipe.db imagepipe.db-wal imagepipe.db-shm
+	rm -rf $(VENV) bench/sharp/node_modules *.egg-info media imagepipe.db imagepipe.db-wal imagepipe.db-shm

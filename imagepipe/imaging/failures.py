@@ -5,6 +5,7 @@ a stored error must say what was wrong with the upload ("truncated JPEG file", "
 format PSD") and must never show a server path.
 """
 
+import errno
 import re
 import struct
 
@@ -31,6 +32,8 @@ DECODE_ERRORS = (
 )
 
 _BOMB_PIXELS = re.compile(r"\((\d+) pixels\)")
+#: What a seek or read at an offset taken from a damaged header fails with.
+_IMPOSSIBLE_OFFSET = (errno.EINVAL, errno.EOVERFLOW)
 
 
 def pixel_limit(width, height, limit, *, why=""):
@@ -77,9 +80,12 @@ def decode_failure(exc, format_name, filename):
 
     An OSError with an errno is the disk or the system failing (EIO, ESTALE on a network
     MEDIA_ROOT, EMFILE), not the file: that one is worth a retry. Pillow's own decode errors
-    are OSErrors without an errno.
+    are OSErrors without an errno, and so is a seek to an offset the file itself gives that
+    no file can have (EINVAL: a negative one, from a damaged TIFF directory, say).
     """
     what = f"{format_name} file" if format_name else "image file"
+    if isinstance(exc, OSError) and exc.errno in _IMPOSSIBLE_OFFSET:
+        return CorruptImage(f"corrupt {what}: it points to an offset no file can have ({exc.strerror})")
     if isinstance(exc, OSError) and exc.errno is not None:
         return TransientError(f"cannot read {what}: {exc.strerror or type(exc).__name__}")
     reason = (str(exc) or type(exc).__name__).replace(str(filename), "<file>")

@@ -425,3 +425,14 @@ def test_a_sound_file_has_no_damage_to_mark(tmp_path):
     make_photo(300, 200).save(path)
 
     assert inspect_file(path, **LIMITS, on_damage="mark").damage is None
+
+
+def test_a_tiff_directory_offset_no_file_can_have_is_corrupt_not_transient(tmp_path, corpus):
+    """Found by bench/fuzz.py: the seek fails with EINVAL, which is the file's fault, not the disk's."""
+    data = bytearray((corpus / "formats" / "hopper_bigtiff.tif").read_bytes())
+    data[15] = 0x0F  # the top byte of BigTIFF's 8-byte offset of its first directory
+    path = tmp_path / "far.tif"
+    path.write_bytes(bytes(data))
+
+    with pytest.raises(CorruptImage, match=r"^corrupt TIFF file: it points to an offset no file can have"):
+        inspect_file(path, **LIMITS)
