@@ -25,8 +25,11 @@ PUBLISH_SCRIPT = (Path(__file__).parent / "publish_once.lua").read_text()
 DRAIN_INTERVAL_S = 2.0
 #: A row this young may still be published by the process that wrote it: the drain waits.
 DRAIN_AFTER_S = 2.0
-#: How long the stream remembers that it has an event (longer than any row waits).
-MARKER_TTL_S = 24 * 3600
+#: How long the stream remembers that it has an event: far longer than a row waits while any
+#: worker process runs (a drain every DRAIN_INTERVAL_S). Only a fleet down for longer, after a
+#: crash between the append and the row's delete, could append that event once more: a
+#: duplicate, never a loss. A day's markers would hold Redis memory at a day of traffic.
+MARKER_TTL_S = 600
 #: After a failed publish, how long a job thread leaves its events to the drain instead of
 #: waiting for Redis again (a timeout each time would cost every image that much).
 QUIET_AFTER_FAILURE_S = 5.0
