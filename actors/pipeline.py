@@ -25,7 +25,7 @@ import logging
 import dramatiq
 
 from imagepipe import imaging
-from imagepipe.errors import ImageNotFound, PermanentError
+from imagepipe.errors import ImageNotFound, PermanentError, ShapeUnsupported
 from imagepipe.graph import PIPELINE, VARIANTS
 from imagepipe.isolation import run_isolated
 from imagepipe.progress import progress
@@ -101,8 +101,9 @@ def _isolated(function, *args, **kwargs):
 @step_actor("ingest")
 def ingest(image_id):
     """Check the source and record what it is; refuse it for good if it is not a usable image."""
+    settings = get_settings()
     with _source(image_id) as (image, path):
-        info = _isolated(imaging.inspect_file, path, on_damage=get_settings().on_damage)
+        info = _isolated(imaging.inspect_file, path, on_damage=settings.on_damage)
     progress(90, "checked")
     Image.update(
         sha256=info.sha256,
@@ -112,6 +113,9 @@ def ingest(image_id):
         bytes=info.bytes,
         damage=info.damage,
     ).where(Image.id == image.id).execute()
+    shape = imaging.unencodable(info.width, info.height, settings.variant_widths, settings.variant_formats)
+    if shape:
+        raise ShapeUnsupported(f"image is {info.width}x{info.height}: {shape}")
 
 
 @step_actor(VARIANTS)

@@ -48,6 +48,7 @@ SPECIFIC = {
     "HiddenPayload",
     "EmptyFile",
     "FileTooLarge",
+    "ShapeUnsupported",
     "ImageWorkTimedOut",
     "ImageWorkCrashed",
 }

@@ -69,6 +69,10 @@ class PixelLimitExceeded(PermanentError):
         self.limit = limit
 
 
+class ShapeUnsupported(PermanentError):
+    """The image's shape is too extreme for the output formats (a variant over their size limit)."""
+
+
 class ImageWorkTimedOut(PermanentError):
     """Decoding or encoding ran past the step's hard time limit; its child process was killed."""
 

@@ -7,7 +7,14 @@ Dramatiq or the database, so they are tested and reused without a broker.
 from imagepipe.imaging.embedding import Embedder, LocalEmbedder, cosine_top_k, from_bytes, get_embedder, to_bytes
 from imagepipe.imaging.metadata import THUMBNAIL_PX, describe
 from imagepipe.imaging.opening import ALLOWED_FORMATS, SourceInfo, inspect_file, load_upright, open_image
-from imagepipe.imaging.variants import EncoderOptions, RenderedVariant, plan_widths, render_file, render_variants
+from imagepipe.imaging.variants import (
+    EncoderOptions,
+    RenderedVariant,
+    plan_widths,
+    render_file,
+    render_variants,
+    unencodable,
+)
 
 __all__ = [
     "ALLOWED_FORMATS",
@@ -28,4 +35,5 @@ __all__ = [
     "render_file",
     "render_variants",
     "to_bytes",
+    "unencodable",
 ]

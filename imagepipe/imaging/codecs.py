@@ -12,6 +12,8 @@ import io
 from PIL import features
 
 FORMATS = ("webp", "avif")
+#: The longest side each format can hold (libwebp's limit; AV1's frame size).
+MAX_SIDE_PX = {"webp": 16383, "avif": 65536}
 
 
 @functools.cache

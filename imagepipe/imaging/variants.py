@@ -51,6 +51,19 @@ def plan_widths(display_width, widths):
     return tuple(fitting) or (display_width,)
 
 
+def unencodable(width, height, widths, formats):
+    """Why variants of a ``width`` x ``height`` image (as displayed) cannot be written in
+    ``formats``, or None: a strip of an extreme shape is, at a variant's width, taller than
+    the format allows (a 40 x 1,200,000 picture at 640 px wide)."""
+    for target in plan_widths(width, widths):
+        tall = max(1, round(height * target / width))
+        for fmt in formats:
+            if max(target, tall) > codecs.MAX_SIDE_PX[fmt]:
+                limit = codecs.MAX_SIDE_PX[fmt]
+                return f"its {target} px wide variant would be {tall} px tall, over {fmt.upper()}'s {limit} px limit"
+    return None
+
+
 def resize_cascade(image, widths):
     """``image`` resized to each planned width, largest first.
 

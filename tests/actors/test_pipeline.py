@@ -232,3 +232,19 @@ def test_with_on_damage_mark_a_damaged_photo_is_published_and_marked(worker, sto
     assert image.damage.startswith("corrupt JPEG data: ") and image.damage.endswith("(libjpeg-turbo)")
     assert image.state()["damage"] == image.damage
     assert len(image.variants) == 4
+
+
+def test_a_strip_too_tall_for_its_variants_fails_at_ingest_with_the_reason(worker, storage, tmp_path):
+    """A 700 x 20000 picture is 18286 px tall at 640 wide: over libwebp's limit, refused for good."""
+    path = tmp_path / "strip.png"
+    PILImage.new("RGB", (700, 20000), (90, 120, 200)).save(path)
+    image_id = submit(storage, path)
+
+    image = finish([image_id])[image_id]
+
+    assert image.status == "failed"
+    assert image.error == (
+        "image is 700x20000: its 640 px wide variant would be 18286 px tall, over WEBP's 16383 px limit"
+    )
+    ingest = Step.get(Step.image == image_id, Step.name == "ingest")
+    assert (ingest.status, ingest.attempts) == ("failed", 1)

@@ -3,7 +3,7 @@
 import pytest
 from PIL import Image
 
-from imagepipe.imaging import EncoderOptions, load_upright, plan_widths, render_variants
+from imagepipe.imaging import EncoderOptions, load_upright, plan_widths, render_variants, unencodable
 from imagepipe.settings import Settings
 from tests.imaging.helpers import LIMITS, SRGB_COLORANTS, assert_no_metadata, decode, make_photo, make_rgb_profile
 
@@ -108,3 +108,18 @@ def test_quality_option_changes_the_output():
     high = render_variants(image, (320,), ("webp", "avif"), EncoderOptions(webp_quality=95, avif_quality=90))
 
     assert all(len(a.data) < len(b.data) for a, b in zip(low, high, strict=True))
+
+
+
+def test_a_strip_too_tall_for_webp_at_a_variant_width_is_named():
+    """Found by bench/fuzz.py: a damaged header gave a picture so narrow that its 640 px variant
+    was taller than libwebp allows, a ValueError from the encoder that was retried as transient."""
+    assert unencodable(1000, 30000, (640,), ("webp", "avif")) == (
+        "its 640 px wide variant would be 19200 px tall, over WEBP's 16383 px limit"
+    )
+
+
+def test_each_format_has_its_own_limit_and_ordinary_shapes_pass():
+    assert unencodable(1000, 30000, (640,), ("avif",)) is None  # AV1 frames go to 65536
+    assert unencodable(100, 3000, (640, 1024), ("webp",)) is None  # never upscaled: 100 px wide
+    assert unencodable(6000, 4000, (640, 1024, 1920), ("webp", "avif")) is None
