@@ -15,7 +15,8 @@ from imagepipe.errors import CorruptImage, PixelLimitExceeded, TransientError, T
 from imagepipe.imaging import heif
 
 # What Pillow's decoders and parsers raise on bad data (ZeroDivisionError and IndexError come
-# from malformed headers in some plugins, RuntimeError from pillow-heif and libavif). A
+# from malformed headers in some plugins, TypeError from a TIFF directory without the image's
+# dimensions, RuntimeError from pillow-heif and libavif). A
 # UserWarning arrives as an exception only where warning filters say "error" (as under
 # pytest here); it is then one more reason the file cannot be read.
 DECODE_ERRORS = (
@@ -28,6 +29,7 @@ DECODE_ERRORS = (
     ZeroDivisionError,
     IndexError,
     KeyError,
+    TypeError,
     RuntimeError,
 )
 

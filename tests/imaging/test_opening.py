@@ -436,3 +436,14 @@ def test_a_tiff_directory_offset_no_file_can_have_is_corrupt_not_transient(tmp_p
 
     with pytest.raises(CorruptImage, match=r"^corrupt TIFF file: it points to an offset no file can have"):
         inspect_file(path, **LIMITS)
+
+
+def test_a_tiff_directory_without_dimensions_is_corrupt(tmp_path, corpus):
+    """Found by bench/fuzz.py: Pillow's TIFF plugin raises TypeError("Missing dimensions")."""
+    data = bytearray((corpus / "formats" / "hopper.iccprofile.tif").read_bytes())
+    data[8] = 35  # the first directory's entry count: its entries now start mid-tag
+    path = tmp_path / "no-size.tif"
+    path.write_bytes(bytes(data))
+
+    with pytest.raises(CorruptImage, match=r"^corrupt TIFF file: Missing dimensions$"):
+        inspect_file(path, **LIMITS)

@@ -110,7 +110,6 @@ def test_quality_option_changes_the_output():
     assert all(len(a.data) < len(b.data) for a, b in zip(low, high, strict=True))
 
 
-
 def test_a_strip_too_tall_for_webp_at_a_variant_width_is_named():
     """Found by bench/fuzz.py: a damaged header gave a picture so narrow that its 640 px variant
     was taller than libwebp allows, a ValueError from the encoder that was retried as transient."""
