@@ -8,7 +8,17 @@ from dramatiq.middleware import MiddlewareError, SkipMessage
 from imagepipe.errors import PermanentError, first_line
 from imagepipe.graph import PIPELINE
 from imagepipe.settings import DEFAULT_MAX_DELIVERIES
-from models import Image, database, fail_step, finish_step, record_step_error, start_step, unended_attempts, was_deleted
+from models import (
+    Image,
+    database,
+    fail_step,
+    finish_step,
+    record_step_error,
+    start_step,
+    unended_attempts,
+    waiting_after,
+    was_deleted,
+)
 
 from .requeue import enqueue_again
 from .retries import enqueue_patiently
@@ -119,6 +129,9 @@ class StepTracking(dramatiq.Middleware):
             raise SkipMessage() from None
         if not started:
             self.logger.info("Skipping %s of image %s: done already, or the image failed.", step, message.args[0])
+            # Its finisher may have died after the commit and before sending what the step made
+            # ready (it acks only after sending): then this delivery is all that is left of them.
+            self._send_ready(broker, message.args[0], waiting_after(message.args[0], step, self.graph))
             raise SkipMessage()
 
     def after_process_message(self, broker, message, *, result=None, exception=None):

@@ -11,6 +11,7 @@ from .lifecycle import (
     requeue_step,
     start_step,
     unended_attempts,
+    waiting_after,
     was_deleted,
 )
 from .outbox import PendingEvent, forget_events, pending_events
@@ -47,6 +48,7 @@ __all__ = [
     "stuck_steps",
     "touch_step",
     "unended_attempts",
+    "waiting_after",
     "was_deleted",
     "database",
     "migrate_schema",

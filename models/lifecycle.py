@@ -109,6 +109,14 @@ def _keep(event):
     return None if event is None else (PendingEvent.create(payload=event).id, event)
 
 
+def waiting_after(image_id, name, graph=PIPELINE):
+    """The steps that ``name`` (done) made ready and that never started, unless the image has
+    failed: what its finisher sent, or had yet to send when its process died."""
+    if Image.select().where(Image.id == image_id, Image.status == Image.FAILED).exists():
+        return ()
+    return _ready_after(image_id, name, graph)
+
+
 def _ready_after(image_id, name, graph):
     """The steps waiting for ``name`` whose every prerequisite is done and that never started."""
     dependents = graph.dependents(name)

@@ -12,7 +12,7 @@ from imagepipe.samples import make_photo, save_jpeg
 from middleware import EventPublisher
 from models import Embedding, Image, Metadata, Step, Variant
 from tests.conftest import with_postgres
-from tests.helpers import finish, join_pipeline, stored_bytes, submit
+from tests.helpers import finish, join_pipeline, stored_bytes, submit, unfinished_steps
 
 
 def photo(tmp_path, name="photo.jpg", size=(2400, 1600), **options):
@@ -248,3 +248,27 @@ def test_a_strip_too_tall_for_its_variants_fails_at_ingest_with_the_reason(worke
     )
     ingest = Step.get(Step.image == image_id, Step.name == "ingest")
     assert (ingest.status, ingest.attempts) == ("failed", 1)
+
+
+def test_steps_a_killed_finisher_did_not_send_go_out_when_its_message_comes_again(worker, broker, storage, tmp_path):
+    """The process that finished ingest died after the commit, before sending the two steps it
+    made ready (and so before its ack): the redelivered ingest, skipped as done, sends them."""
+    from actors import ingest
+    from models import finish_step, register_image, start_step
+
+    path = photo(tmp_path, size=(800, 600))
+    key = f"tests/{path.name}"
+    with open(path, "rb") as body:
+        storage.put(key, body, content_type="image/jpeg")
+    image_id = register_image(key, path.name).id
+    # given: ingest's work done and recorded, the steps it made ready never sent
+    start_step(image_id, "ingest")
+    assert set(finish_step(image_id, "ingest").ready) == {"variants", "metadata"}
+    # when: the broker hands its unacked message out again
+    ingest.send(image_id)
+
+    image = finish([image_id])[image_id]
+
+    assert image.status == "completed", unfinished_steps([image_id])
+    steps = {s.name: s.attempts for s in Step.select().where(Step.image == image_id)}
+    assert steps == {"ingest": 1, "variants": 1, "metadata": 1, "embed": 1}
