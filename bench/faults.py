@@ -19,7 +19,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 #: A figure as a test prints it; not its source line, which pytest quotes when a test fails.
-FIGURE = re.compile(r"(?<![\w\"'])FIGURE (fault\d): (.*)")
+FIGURE = re.compile(r"(?<![\w\"'])FIGURE (fault\d+): (.*)")
 
 
 def run_suite(fast):

@@ -58,7 +58,7 @@ def test_steps_finishing_in_a_15_s_redis_outage_are_acked_once_it_is_back(tmp_pa
     steps = list(Step.select().where(Step.image.in_(ids)))
     repeated = sum(step.attempts - 1 for step in steps if step.attempts > 1)
     print(
-        f"FIGURE ack outage: Redis away {OUTAGE_S} s under {IMAGES} images: {held} finished steps held their "
+        f"FIGURE fault11: Redis away {OUTAGE_S} s under {IMAGES} images: {held} finished steps held their "
         f"message until Redis was back ({failed_acks} failed ack attempts retried by Dramatiq); then {skipped} "
         f"finished messages came again and were skipped, {repeated} step runs were repeated"
     )

@@ -50,5 +50,5 @@ def test_fewer_damaged_pictures_are_published_than_by_sharp(report):
     if "sharp" not in report:
         pytest.skip("sharp is not installed (npm ci --prefix bench/sharp)")
     ours, sharps = report["imagepipe"]["damaged published"], report["sharp"]["damaged published"]
-    print(f"FIGURE damaged outputs published, {COUNT} mutations: imagepipe {ours}, sharp {sharps}")
+    print(f"FIGURE fault12: damaged outputs published from {COUNT} mutations: imagepipe {ours}, sharp {sharps}")
     assert ours < sharps
