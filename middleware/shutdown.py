@@ -60,6 +60,14 @@ class ShutdownTimeouts(dramatiq.Middleware):
     repeat within ``REPEATED_SIGTERM_WINDOW_S`` is logged and ignored (the platform's SIGKILL
     remains the hard stop); a later one still kills the process as Dramatiq would.
 
+    The stop request also stops the worker threads from taking new messages at once, as
+    Dramatiq's own stop does first. Were its main thread stuck (a worker process whose main
+    process was killed while it booted can wait for good on a lock that process held), that
+    stop never comes: its threads went on taking messages, and each one that they took after
+    the grace period was interrupted as it started and sent again, to be taken again by the
+    same process, hundreds of times a second until StopWhenOrphaned ended the process (seen
+    under random SIGKILLs, with one message lost in the churn).
+
     A job is interrupted only while its actor runs (``running``, last in the stack), never in
     a middleware's hook: an interrupt there would abort what the hook was doing, such as
     sending the steps that a finished one made ready, and Dramatiq would then run every after
@@ -84,6 +92,7 @@ class ShutdownTimeouts(dramatiq.Middleware):
         self._running = {}  # thread id -> (message id, grace period in milliseconds)
         self._lock = threading.Lock()
         self._shutdown_started = None  # time.monotonic() of the first stop request
+        self._worker = None
 
     def before_process_message(self, broker, message):
         actor = broker.get_actor(message.actor_name)
@@ -112,6 +121,7 @@ class ShutdownTimeouts(dramatiq.Middleware):
             self.logger.warning("%s come after ShutdownTimeouts.running: their hooks may be interrupted.", names)
 
     def after_worker_boot(self, broker, worker):
+        self._worker = worker
         if not in_runner_process():
             return  # an embedded Worker: its signals belong to its host program
         dramatiq_handler = signal.getsignal(signal.SIGTERM)
@@ -119,7 +129,7 @@ class ShutdownTimeouts(dramatiq.Middleware):
         def on_sigterm(signum, frame):
             first = self._shutdown_started is None
             if first or time.monotonic() - self._shutdown_started > REPEATED_SIGTERM_WINDOW_S:
-                self._start_grace_period()
+                self.request_stop()
                 dramatiq_handler(signum, frame)
             else:
                 self.logger.info("Ignoring a repeated SIGTERM: the worker is already stopping.")
@@ -127,12 +137,16 @@ class ShutdownTimeouts(dramatiq.Middleware):
         signal.signal(signal.SIGTERM, on_sigterm)
 
     def before_worker_shutdown(self, broker, worker):
-        self._start_grace_period()
+        self.request_stop()
 
-    def _start_grace_period(self):
+    def request_stop(self):
+        """What the first stop request does: start the grace period, and stop the worker
+        threads from taking new messages (each finishes the one it runs)."""
         if self._shutdown_started is not None:
             return
         self._shutdown_started = time.monotonic()
+        for thread in self._worker.workers if self._worker else ():
+            thread.stop()
         threading.Thread(target=self._interrupt_when_due, args=(self._shutdown_started,), daemon=True).start()
 
     def _interrupt_when_due(self, shutdown_started):

@@ -71,3 +71,30 @@ def test_middleware_after_running_actors_is_named_at_boot(caplog):
     _worker(broker).stop()
 
     assert "SlowAfterHook come after ShutdownTimeouts.running: their hooks may be interrupted." in caplog.text
+
+
+def test_after_a_stop_request_no_new_message_starts_even_before_the_worker_stops():
+    """A worker process whose main thread is stuck never calls Worker.stop(): the SIGTERM's
+    request_stop() alone keeps its threads from taking more messages, which would otherwise be
+    interrupted as they start once the grace period is over, requeued, and taken again."""
+    shutdown = ShutdownTimeouts(default_timeout_ms=100)
+    broker = StubBroker(middleware=[shutdown, shutdown.running])
+    started, release = [], threading.Event()
+
+    def job(number):
+        started.append(number)
+        release.wait(5)
+
+    actor = dramatiq.actor(job, broker=broker, actor_name="job")
+    worker = _worker(broker)
+    actor.send(1)
+    while not started:
+        time.sleep(0.01)
+    shutdown.request_stop()
+    actor.send(2)
+    time.sleep(0.5)  # the grace period is over: message 2 would start and be interrupted
+    release.set()
+    time.sleep(0.3)
+
+    assert started == [1]
+    worker.stop()
