@@ -1,5 +1,6 @@
 """Small helpers the tests share."""
 
+import contextlib
 import datetime
 import os
 import subprocess
@@ -15,11 +16,12 @@ PIPELINE_TIMEOUT_S = 90
 
 
 def start_test_worker(env, **options):
-    """``dramatiq tests.worker_app`` (the pipeline plus the test probes), its output discarded;
-    from this folder, where ``tests`` can be imported."""
-    return start_worker(
-        env, module="tests.worker_app", cwd=os.getcwd(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **options
-    )
+    """``dramatiq tests.worker_app`` (the pipeline plus the test probes), from this folder, where
+    ``tests`` can be imported; its output is discarded, or appended to the file that
+    IMAGEPIPE_TEST_WORKER_LOG names (to read what a failing fault test's workers did)."""
+    log = os.environ.get("IMAGEPIPE_TEST_WORKER_LOG")
+    with open(log, "ab") if log else contextlib.nullcontext(subprocess.DEVNULL) as output:
+        return start_worker(env, module="tests.worker_app", cwd=os.getcwd(), stdout=output, stderr=output, **options)
 
 
 def register(storage, path, name=None):
@@ -99,6 +101,12 @@ def answers(client, path):
 def epoch(naive_utc):
     """Unix seconds of a naive UTC datetime as the models store them."""
     return naive_utc.replace(tzinfo=datetime.UTC).timestamp()
+
+
+def all_ended(image_ids):
+    """Whether every one of these images is completed or failed."""
+    unended = Image.select().where(Image.id.in_(image_ids), Image.status.not_in((Image.COMPLETED, Image.FAILED)))
+    return not unended.exists()
 
 
 def unfinished_steps(image_ids):

@@ -26,7 +26,7 @@ from imagepipe.samples import make_photo, save_jpeg
 from imagepipe.sweep import sweep
 from models import Image, Step, Variant
 from tests.conftest import with_rabbitmq
-from tests.helpers import epoch, queued_messages, stored_bytes, submit, unfinished_steps, wait_until
+from tests.helpers import all_ended, epoch, queued_messages, stored_bytes, submit, unfinished_steps, wait_until
 from tests.reliability.supervision import Supervisor, broker_env, child_pids, wait_for_exit
 
 IMAGES = 300
@@ -91,6 +91,33 @@ def completions(redis_client):
     return counts
 
 
+def wait_for_every_completion_event(redis_client, count):
+    """What a killed process kept in the outbox, a live one's drain publishes within ~4 s."""
+    wait_until(lambda: len(completions(redis_client)) >= count, 20, "every image-completed event")
+
+
+def stop_all(supervisor, workers):
+    """Stop the supervisor and every worker process seen, orphans of killed main processes too;
+    whether all of them ended by themselves."""
+    supervisor.stop()
+    return wait_for_exit(workers, 40)  # a stuck orphan exits at the shutdown timeout + 5 s
+
+
+def run_outcome(redis_client, image_ids):
+    """(the steps of these images, how many step runs were repeated, image-completed events by image)."""
+    steps = list(Step.select().where(Step.image.in_(image_ids)))
+    return steps, sum(step.attempts - 1 for step in steps), completions(redis_client)
+
+
+def assert_completed_exactly_once(image_ids, steps, completed):
+    """Every image completed, announced once (the terminal events are durable), every step done."""
+    assert [image.status for image in Image.select().where(Image.id.in_(image_ids))].count(Image.COMPLETED) == len(
+        image_ids
+    ), {image.error for image in Image.select().where(Image.id.in_(image_ids))}
+    assert set(completed.values()) == {1} and set(completed) == set(image_ids), completed
+    assert {step.status for step in steps} == {Step.DONE}
+
+
 def spread(values, unit):
     """``p50 and p95`` of ``values`` for the report, with how many there were."""
     if not values:
@@ -111,14 +138,14 @@ def test_300_images_survive_10_random_sigkills(redis_client, broker_url, worker_
         "IMAGEPIPE_WIDTHS": ",".join(map(str, WIDTHS)),
         "IMAGEPIPE_FORMATS": ",".join(FORMATS),
         "IMAGEPIPE_EVENTS_MAXLEN": "100000",
-        "IMAGEPIPE_SHUTDOWN_TIMEOUT_S": "1",  # a sibling of a killed worker stops fast
         # Random kills may hit one step three times; that is poison's signature, tested apart
         # (test_poison.py), so here no number of kills can make a step poison.
         "IMAGEPIPE_MAX_DELIVERIES": str(KILLS + 1),
         **broker_env(),
     }
     photos = [save_jpeg(make_photo(1600, 1200, seed=n), tmp_path / f"photo{n}.jpg") for n in range(10)]
-    supervisor = Supervisor(env, processes=2, threads=8, extra_args=["--worker-shutdown-timeout", "2500"]).start()
+    # The Procfile's worker line: a killed worker's sibling finishes its running steps first.
+    supervisor = Supervisor(env, processes=2, threads=8, extra_args=["--worker-shutdown-timeout", "26000"]).start()
     clock, kills, killed_mains, workers = RedeliveryClock(redis_client), [], set(), set()
 
     def restarted():
@@ -159,32 +186,22 @@ def test_300_images_survive_10_random_sigkills(redis_client, broker_url, worker_
 
         swept = []
 
-        def all_ended():
+        def every_image_ended():
             clock.look()
             # what the workers' Sweeper does every IMAGEPIPE_SWEEP_INTERVAL_S, with a short
             # deadline and counted here: re-send the steps whose message is gone. Only once
             # the queue is empty, so that no step merely waiting in it is sent twice.
             if not queued_messages("images", "encode"):
                 swept.extend(sweep(SWEEP_DEADLINE_S, broker=actors.broker))
-            return (
-                not Image.select()
-                .where(Image.id.in_(image_ids), Image.status.not_in((Image.COMPLETED, Image.FAILED)))
-                .exists()
-            )
+            return all_ended(image_ids)
 
-        wait_until(all_ended, 150, lambda: f"every image to end: {unfinished_steps(image_ids)}")
+        wait_until(every_image_ended, 150, lambda: f"every image to end: {unfinished_steps(image_ids)}")
         elapsed = time.monotonic() - started
-        # what a killed process kept in the outbox, a live one's drain publishes within ~4 s
-        wait_until(lambda: len(completions(redis_client)) >= IMAGES, 20, "every image-completed event")
+        wait_for_every_completion_event(redis_client, IMAGES)
     finally:
-        supervisor.stop()
-        # every worker process ends with its supervisor, orphans of killed main processes too
-        orphans_stopped = wait_for_exit(workers, 20)
+        orphans_stopped = stop_all(supervisor, workers)
 
-    images = list(Image.select().where(Image.id.in_(image_ids)))
-    steps = list(Step.select().where(Step.image.in_(image_ids)))
-    repeated = sum(step.attempts - 1 for step in steps)
-    completed = completions(redis_client)
+    steps, repeated, completed = run_outcome(redis_client, image_ids)
     print(
         f"FIGURE fault1: {broker_url.split(':')[0]}, seed {seed}, "
         f"{len(kills)} SIGKILLs ({kills.count('main')} of the main process), "
@@ -196,10 +213,7 @@ def test_300_images_survive_10_random_sigkills(redis_client, broker_url, worker_
         f"kill -> interrupted step running again {spread(clock.restarts, 'steps')}, queue wait included"
     )
     assert orphans_stopped, "worker processes outlived the test"
-    assert [image.status for image in images].count(Image.COMPLETED) == IMAGES, {i.error for i in images}
-    # completed exactly once, and announced exactly once: the terminal events are durable
-    assert set(completed.values()) == {1} and set(completed) == set(image_ids), completed
-    assert {step.status for step in steps} == {Step.DONE}
+    assert_completed_exactly_once(image_ids, steps, completed)
     variants = list(Variant.select().where(Variant.image.in_(image_ids)))
     assert len(variants) == IMAGES * len(WIDTHS) * len(FORMATS)
     for variant in variants:
