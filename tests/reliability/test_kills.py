@@ -5,8 +5,8 @@ image completes exactly once, with every variant on disk, and nothing stays proc
 The images arrive in ten batches, one after each restart, and each kill comes 0.2-1 s after
 steps are running: on two cores the restarts (a killed worker's sibling stopping, the new
 processes booting) take about as long as the work, and 300 images sent at once were all done
-before the tenth kill in some runs. A step idle for 20 s once the queue is empty has lost its
-message; the test runs the database sweeper for those and reports how many it re-sent.
+before the tenth kill in some runs. The database sweeper is off: the broker alone brings
+every message back (test_kills_anytime.py kills at any moment, booting and stopping included).
 """
 
 import io
@@ -20,21 +20,17 @@ import time
 import pytest
 from PIL import Image as PILImage
 
-import actors
 from imagepipe.event_stream import decode
 from imagepipe.samples import make_photo, save_jpeg
-from imagepipe.sweep import sweep
 from models import Image, Step, Variant
 from tests.conftest import with_rabbitmq
-from tests.helpers import all_ended, epoch, queued_messages, stored_bytes, submit, unfinished_steps, wait_until
+from tests.helpers import all_ended, epoch, stored_bytes, submit, unfinished_steps, wait_until
 from tests.reliability.supervision import Supervisor, broker_env, child_pids, wait_for_exit
 
 IMAGES = 300
 KILLS = 10
 #: The share of kills aimed at the main process rather than one of its worker processes.
 MAIN_PROCESS_SHARE = 0.3
-#: Steps take a few seconds here: one idle for this long has lost its message.
-SWEEP_DEADLINE_S = 20
 WIDTHS, FORMATS = (320, 640, 1024), ("webp", "avif")
 
 
@@ -138,6 +134,7 @@ def test_300_images_survive_10_random_sigkills(redis_client, broker_url, worker_
         "IMAGEPIPE_WIDTHS": ",".join(map(str, WIDTHS)),
         "IMAGEPIPE_FORMATS": ",".join(FORMATS),
         "IMAGEPIPE_EVENTS_MAXLEN": "100000",
+        "IMAGEPIPE_SWEEP_INTERVAL_S": "0",
         # Random kills may hit one step three times; that is poison's signature, tested apart
         # (test_poison.py), so here no number of kills can make a step poison.
         "IMAGEPIPE_MAX_DELIVERIES": str(KILLS + 1),
@@ -184,15 +181,8 @@ def test_300_images_survive_10_random_sigkills(redis_client, broker_url, worker_
             killed_mains.add(main_pid)  # a worker process's death stops its main process too
             kills.append("main" if victim == main_pid else "worker")
 
-        swept = []
-
         def every_image_ended():
             clock.look()
-            # what the workers' Sweeper does every IMAGEPIPE_SWEEP_INTERVAL_S, with a short
-            # deadline and counted here: re-send the steps whose message is gone. Only once
-            # the queue is empty, so that no step merely waiting in it is sent twice.
-            if not queued_messages("images", "encode"):
-                swept.extend(sweep(SWEEP_DEADLINE_S, broker=actors.broker))
             return all_ended(image_ids)
 
         wait_until(every_image_ended, 150, lambda: f"every image to end: {unfinished_steps(image_ids)}")
@@ -208,7 +198,7 @@ def test_300_images_survive_10_random_sigkills(redis_client, broker_url, worker_
         f"{len(supervisor.masters) - 1} restarts, {IMAGES} images in {elapsed:.1f}s; "
         f"{repeated} step executions repeated after kills, over {len(steps)} steps; "
         f"{IMAGES - len(completed)} image-completed events lost; "
-        f"{len(swept)} steps re-sent by the sweeper ({SWEEP_DEADLINE_S}s deadline); "
+        "sweeper off; "
         f"worker kill -> its messages back on the queue {spread(clock.requeues, 'kills')}; "
         f"kill -> interrupted step running again {spread(clock.restarts, 'steps')}, queue wait included"
     )
