@@ -26,8 +26,9 @@ MAX_RETRIES = 2
 BACKOFF_MS = 20
 RETRY_DELAY_MS = 30
 TIMEOUT_MS = 100
-#: What one write may take beyond its timeout on a loaded test machine.
-SLACK_S = 0.15
+#: What one write may take beyond its timeout on a loaded test machine (a late wake-up of the
+#: writer thread: 0.27 s once in a full CI run on two cores).
+SLACK_S = 0.3
 #: What a publish costs the job at most: it only queues the event.
 PUBLISH_S = 0.02
 COMMON_FIELDS = {"type", "ts", "job_id", "actor", "image_id", "queue"}
