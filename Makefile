@@ -10,7 +10,7 @@ SHARP := bench/sharp/node_modules/sharp
 $(BIN)/imagepipe: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test,heif,prometheus,web]'
+	$(BIN)/pip install --quiet -e '.[test,heif,prometheus,web,faces,ocr,places,openai]'
 	touch $@
 
 # sharp (prebuilt libvips), the peer the fuzz test and bench/fuzz.py compare with; skipped

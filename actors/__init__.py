@@ -14,6 +14,6 @@ from .broker import build_broker
 broker = build_broker(get_settings())
 dramatiq.set_broker(broker)
 
-from .pipeline import embed, extract_metadata, ingest, make_variants  # noqa: E402
+from .pipeline import describe, embed, extract_metadata, ingest, make_variants  # noqa: E402
 
-__all__ = ["broker", "embed", "extract_metadata", "ingest", "make_variants"]
+__all__ = ["broker", "describe", "embed", "extract_metadata", "ingest", "make_variants"]

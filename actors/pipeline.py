@@ -1,7 +1,8 @@
 """The pipeline's actors: thin functions that join files, image code and rows.
 
 ingest ──▶ make_variants
-       └─▶ extract_metadata ──▶ embed
+       ├─▶ extract_metadata ──▶ embed
+       └─▶ describe
 
 The shape above is imagepipe.graph.PIPELINE's: each actor is declared with ``step_actor``,
 which takes its step and queue from there, and sends nothing itself (StepTracking sends a
@@ -25,13 +26,14 @@ import logging
 import dramatiq
 
 from imagepipe import imaging
+from imagepipe.description.providers import REMOTE_BUDGET, get_describer, get_text_embedder, remote_rate_limit
 from imagepipe.errors import ImageNotFound, PermanentError, ShapeUnsupported
 from imagepipe.graph import PIPELINE, VARIANTS
 from imagepipe.isolation import run_isolated
 from imagepipe.progress import progress
 from imagepipe.settings import get_settings
 from imagepipe.storage import IMMUTABLE, content_type, get_storage, variant_key, variant_prefix
-from models import Image, save_embedding, save_metadata, save_variants, was_deleted
+from models import Description, Image, save_description, save_embedding, save_metadata, save_variants, was_deleted
 
 logger = logging.getLogger(__name__)
 #: Failures that are the input's fault (corrupt, unsupported, too big), as Dramatiq's
@@ -62,9 +64,9 @@ def _unless_deleted(step):
     flight): its source or rows vanishing is then no error, and worth no dead letter."""
 
     @functools.wraps(step)
-    def run(image_id, *args):
+    def run(image_id, *args, **kwargs):
         try:
-            return step(image_id, *args)
+            return step(image_id, *args, **kwargs)
         except Exception:
             if not was_deleted(image_id):
                 raise
@@ -166,3 +168,21 @@ def embed(image_id):
     progress(50, "decoded")
     vector = embedder.embed(picture)
     save_embedding(image_id, embedder.name, embedder.dims, imaging.to_bytes(vector))
+
+
+@step_actor("describe", rate_limit_key=REMOTE_BUDGET, rate_limit=remote_rate_limit())
+def describe(image_id, provider=None, redo=False):
+    """Write the image's words for search, with ``provider`` (the configured describer by
+    default). A redelivery does not pay twice: words by the same provider are kept unless
+    ``redo``. With a text embedder, the searchable text's vector is stored beside them."""
+    describer = get_describer(provider or get_settings().describer)
+    words = Description.get_or_none(Description.image == image_id, Description.provider == describer.provider)
+    if words is None or redo:
+        with _source(image_id) as (_, path):
+            words = describer.describe_file(path, _isolated)
+        progress(70, f"described by {words.provider}")
+        save_description(image_id, words)
+    embedder = get_text_embedder()
+    if embedder and words.searchable_text:
+        (vector,) = embedder.embed_texts([words.searchable_text])
+        save_embedding(image_id, embedder.name, len(vector), imaging.to_bytes(vector))

@@ -108,3 +108,34 @@ class StorageRefused(StorageError, PermanentError):
 
 class SourceMissing(StorageRefused, SourceRejected):
     """The image's source object is not in the store (never uploaded, or deleted)."""
+
+
+class Throttled(TransientError):
+    """Someone else's budget is spent (an API's 429): the message runs again after ``delay_ms``
+    with no retry or attempt spent, and the rate limiter holds back the budget ``key`` (the
+    actor's ``rate_limit_key`` when None) for every worker meanwhile."""
+
+    def __init__(self, message, *, delay_ms, key=None):
+        super().__init__(message)
+        self.delay_ms = delay_ms
+        self.key = key
+
+
+class ProviderError(ImagePipeError):
+    """A describing or embedding provider (an OpenAI-compatible API) did not give an answer."""
+
+
+class ProviderThrottled(ProviderError, Throttled):
+    """The provider said "too many requests" (HTTP 429, with Retry-After or its reset headers)."""
+
+
+class ProviderUnavailable(ProviderError, TransientError):
+    """The provider timed out, could not be reached or answered 5xx: worth a retry."""
+
+
+class ProviderRefused(ProviderError, PermanentError):
+    """The provider refused the request for good (400, 401, 403, 404, a content-policy refusal)."""
+
+
+class ProviderAnswerInvalid(ProviderError, PermanentError):
+    """The provider's answer was not the JSON asked for, twice; the raw answer is in the message."""

@@ -77,5 +77,8 @@ PIPELINE = Graph(
         Step(VARIANTS, actor="make_variants", after=("ingest",), queue="encode", priority=10),
         Step("metadata", actor="extract_metadata", after=("ingest",)),
         Step("embed", actor="embed", after=("metadata",)),
+        # Words for search (imagepipe.description): local models by default, else a paid API
+        # behind the rate limiter; on the cheap queue, as it needs no full-size decode.
+        Step("describe", actor="describe", after=("ingest",)),
     ]
 )

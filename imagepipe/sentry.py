@@ -7,6 +7,8 @@ import tempfile
 import sentry_sdk
 from sentry_sdk.integrations.dramatiq import DramatiqIntegration
 
+from imagepipe.errors import Throttled
+
 #: What replaces a path under MEDIA_ROOT, a local copy of a stored source, or an object's
 #: ``s3://`` location: the image_id tag says which image it was.
 MEDIA_PATH = "[media path]"
@@ -35,7 +37,7 @@ def init_sentry(settings, **options):
     """
     if not settings.sentry_dsn:
         return False
-    scrub_event = functools.partial(scrub, media_root=settings.media_root)
+    scrub_event = functools.partial(scrub, media_root=settings.media_root, secrets=(settings.openai_api_key,))
     sentry_sdk.init(
         dsn=settings.sentry_dsn,
         integrations=[DramatiqIntegration()],
@@ -46,7 +48,7 @@ def init_sentry(settings, **options):
     return True
 
 
-def scrub(event, hint, *, media_root):
+def scrub(event, hint, *, media_root, secrets=()):
     """The event with private data taken out of every string in it (messages, exception values,
     stack frames and their local variables, breadcrumbs, contexts):
 
@@ -55,9 +57,15 @@ def scrub(event, hint, *, media_root):
       are theirs;
     * a home directory becomes ``~`` (the user name goes, the rest of the path stays);
     * credentials in URLs (``redis://:pass@``, ``postgres://user:pass@``, ``amqp://...@``)
-      become ``[Filtered]``.
+      and the ``secrets`` (the API key of a remote describer) become ``[Filtered]``.
+
+    A throttled message (imagepipe.errors.Throttled) is no error, and is not reported.
     """
-    return _walk(event, functools.partial(_scrub_text, media=_media_paths(str(media_root).rstrip("/"))))
+    exception = ((hint or {}).get("exc_info") or (None, None))[1]
+    if isinstance(exception, Throttled):
+        return None  # an API's "too many requests": the message waits its turn, nothing failed
+    media = _media_paths(str(media_root).rstrip("/"))
+    return _walk(event, functools.partial(_scrub_text, media=media, secrets=[s for s in secrets if s]))
 
 
 @functools.cache
@@ -69,7 +77,9 @@ def _media_paths(media_root):
     return re.compile(rf"(['\"]){root}(?:/[^'\"\n]*)?(?=\1)|{root}(?=[/\s'\"]|$)[^\s'\"]*")
 
 
-def _scrub_text(text, *, media):
+def _scrub_text(text, *, media, secrets=()):
+    for secret in secrets:
+        text = text.replace(secret, FILTERED)
     text = media.sub(lambda match: f"{match[1] or ''}{MEDIA_PATH}", text)
     text = _HOME.sub("~", text)
     return _URL_CREDENTIALS.sub(rf"\1{FILTERED}@", text)

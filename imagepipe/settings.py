@@ -29,6 +29,23 @@ DEFAULT_ON_DAMAGE = "fail"
 DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024
 DEFAULT_RETRY_BACKOFF_MS = 2_000
 DEFAULT_EMBEDDER = "local"
+#: Who writes each image's words (imagepipe.description): "local" models, or "openai", any
+#: OpenAI-compatible API (OPENAI_API_KEY, OPENAI_BASE_URL).
+DESCRIBERS = ("local", "openai")
+DEFAULT_DESCRIBER = "local"
+#: The local describer's parts when IMAGEPIPE_DESCRIBE_PARTS is not set, those installed of
+#: them: together under 0.3x the CPU of make_variants per 12 MP image (bench/describe.py). OCR
+#: ("ocr") costs 4.5x make_variants, more than tripling a pipeline's CPU, so it is asked for.
+DEFAULT_DESCRIBE_PARTS = ("facts", "places", "faces")
+DEFAULT_DESCRIBE_MODEL = "gpt-4o-mini"
+#: The remote describer's budget, shared by every worker (the original system's 10 a minute:
+#: the calls are paid). Local describing is not limited.
+DEFAULT_DESCRIBE_RATE_LIMIT = "10/m"
+#: Seconds a remote call may take before it counts as a timeout (then retried: 2, 4, 8 s).
+DEFAULT_DESCRIBE_TIMEOUT_S = 60
+#: Text embedders of the searchable text ("" for none: search is full-text only).
+TEXT_EMBEDDERS = ("", "openai")
+DEFAULT_TEXT_EMBED_MODEL = "text-embedding-3-small"
 DEFAULT_EVENTS_STREAM = "imagepipe:events"
 DEFAULT_EVENTS_MAXLEN = 10_000
 DEFAULT_EVENTS_TIMEOUT_MS = 100
@@ -98,6 +115,13 @@ def _mapping(environ, name):
     return {key.strip(): value.strip() for key, value in (pair.split("=", 1) for pair in pairs)}
 
 
+def _choice(environ, name, choices, default):
+    value = (environ.get(name) or default).strip().lower()
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(c or '(empty)' for c in choices)}, not {value!r}")
+    return value
+
+
 def _list(environ, name, default, convert=str):
     value = environ.get(name)
     if value in (None, ""):
@@ -138,6 +162,17 @@ class Settings:
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
     retry_backoff_ms: int = DEFAULT_RETRY_BACKOFF_MS
     embedder: str = DEFAULT_EMBEDDER
+    describer: str = DEFAULT_DESCRIBER
+    #: The local describer's parts (imagepipe.description.local); empty: DEFAULT_DESCRIBE_PARTS.
+    describe_parts: tuple = ()
+    describe_model: str = DEFAULT_DESCRIBE_MODEL
+    describe_rate_limit: str = DEFAULT_DESCRIBE_RATE_LIMIT
+    describe_timeout_s: float = DEFAULT_DESCRIBE_TIMEOUT_S
+    text_embedder: str = ""
+    text_embed_model: str = DEFAULT_TEXT_EMBED_MODEL
+    #: The OpenAI-compatible API's key and address (the ecosystem's own variables).
+    openai_api_key: str = field(default="", repr=False)
+    openai_base_url: str = ""
     rate_limits: dict = field(default_factory=dict)
     #: Queue of a step instead of the graph's (imagepipe.graph), e.g. {"variants": "gpu"}.
     queues: dict = field(default_factory=dict)
@@ -179,9 +214,9 @@ class Settings:
         unknown = set(formats) - set(DEFAULT_VARIANT_FORMATS)
         if unknown:
             raise ValueError(f"IMAGEPIPE_FORMATS may name webp and avif, not {', '.join(sorted(unknown))}")
-        on_damage = (environ.get("IMAGEPIPE_ON_DAMAGE") or DEFAULT_ON_DAMAGE).lower()
-        if on_damage not in ON_DAMAGE_CHOICES:
-            raise ValueError(f"IMAGEPIPE_ON_DAMAGE must be fail or mark, not {on_damage!r}")
+        on_damage = _choice(environ, "IMAGEPIPE_ON_DAMAGE", ON_DAMAGE_CHOICES, DEFAULT_ON_DAMAGE)
+        describer = _choice(environ, "IMAGEPIPE_DESCRIBER", DESCRIBERS, DEFAULT_DESCRIBER)
+        text_embedder = _choice(environ, "IMAGEPIPE_TEXT_EMBEDDER", TEXT_EMBEDDERS, "")
         return cls(
             redis_url=redis_url,
             broker_url=environ.get("BROKER_URL") or redis_url,
@@ -207,6 +242,15 @@ class Settings:
             max_message_bytes=_int(environ, "IMAGEPIPE_MAX_MESSAGE_BYTES", DEFAULT_MAX_MESSAGE_BYTES),
             retry_backoff_ms=_int(environ, "IMAGEPIPE_RETRY_BACKOFF_MS", DEFAULT_RETRY_BACKOFF_MS),
             embedder=environ.get("IMAGEPIPE_EMBEDDER") or DEFAULT_EMBEDDER,
+            describer=describer,
+            describe_parts=_list(environ, "IMAGEPIPE_DESCRIBE_PARTS", (), str.lower),
+            describe_model=environ.get("IMAGEPIPE_DESCRIBE_MODEL") or DEFAULT_DESCRIBE_MODEL,
+            describe_rate_limit=environ.get("IMAGEPIPE_DESCRIBE_RATE_LIMIT") or DEFAULT_DESCRIBE_RATE_LIMIT,
+            describe_timeout_s=_float(environ, "IMAGEPIPE_DESCRIBE_TIMEOUT_S", DEFAULT_DESCRIBE_TIMEOUT_S),
+            text_embedder=text_embedder,
+            text_embed_model=environ.get("IMAGEPIPE_TEXT_EMBED_MODEL") or DEFAULT_TEXT_EMBED_MODEL,
+            openai_api_key=environ.get("OPENAI_API_KEY", ""),
+            openai_base_url=environ.get("OPENAI_BASE_URL", ""),
             rate_limits=_mapping(environ, "IMAGEPIPE_RATE_LIMITS"),
             queues=_mapping(environ, "IMAGEPIPE_QUEUES"),
             events_redis_url=environ.get("IMAGEPIPE_EVENTS_REDIS_URL") or redis_url,

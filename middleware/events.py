@@ -11,6 +11,7 @@ import dramatiq
 from dramatiq.common import q_name
 
 from imagepipe.durable_events import DurableEvents
+from imagepipe.errors import Throttled
 from imagepipe.event_stream import encode, logfmt
 from imagepipe.event_writer import DEFAULT_FLUSH_TIMEOUT_S, StreamWriter
 from imagepipe.progress import ProgressReporter, set_reporter
@@ -137,8 +138,10 @@ class EventPublisher(dramatiq.Middleware):
 
     def after_process_message(self, broker, message, *, result=None, exception=None):
         attempt = self._end(message)
-        if isinstance(exception, JobInterrupted):
-            return  # not a failure: ShutdownTimeouts requeues it and publishes job-interrupted
+        if isinstance(exception, (JobInterrupted, Throttled)):
+            # Not a failure: ShutdownTimeouts requeues it and publishes job-interrupted, or
+            # RateLimits puts it back until its API's Retry-After and publishes job-throttled.
+            return
         if exception is None:
             self.publish("job-completed", message, attempt=attempt.number, duration_ms=attempt.duration_ms())
             return

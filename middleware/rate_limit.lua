@@ -1,6 +1,8 @@
 -- Reserve the next start slot under "at most LIMIT starts in any window of PERIOD ms".
 --
 -- KEYS[1]  the limit's sorted set of reserved start times (score: Redis time in ms)
+-- KEYS[2]  the limit's hold: no slot before this Redis time in ms (set by hold.lua when the
+--          API behind the limit answered "too many requests, retry after ..."), if present
 -- ARGV[1]  LIMIT, how many starts one window allows
 -- ARGV[2]  PERIOD, the window in milliseconds (the caller adds its small safety guard)
 -- ARGV[3]  a unique member for this reservation (message id plus a nonce)
@@ -22,7 +24,7 @@ local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 -- A slot at or before now - PERIOD cannot constrain a slot from now on.
 redis.call("ZREMRANGEBYSCORE", key, "-inf", now - period)
 
-local slot = now
+local slot = math.max(now, tonumber(redis.call("GET", KEYS[2]) or 0))
 local count = redis.call("ZCARD", key)
 if count >= limit then
   local nth_latest = redis.call("ZRANGE", key, count - limit, count - limit, "WITHSCORES")

@@ -13,13 +13,17 @@ from dramatiq.errors import BrokerError
 from dramatiq.logging import get_logger
 from dramatiq.middleware import MiddlewareError, SkipMessage
 
-from imagepipe.errors import ImagePipeError
+from imagepipe.errors import ImagePipeError, Throttled
 
-from .requeue import enqueue_again
+from .requeue import copy_again, enqueue_again
+from .retries import enqueue_patiently
 
 SCRIPT = (Path(__file__).parent / "rate_limit.lua").read_text()
+HOLD_SCRIPT = (Path(__file__).parent / "rate_hold.lua").read_text()
 PERIODS_MS = {"s": 1_000, "m": 60_000, "h": 3_600_000}
 KEY_PREFIX = "imagepipe:rate:"
+#: Added to a limit's key for its hold: no slot before that time (an API's Retry-After).
+HOLD_SUFFIX = ":hold"
 #: The option a deferred message carries: its reserved start, in ms on the wall clock.
 SLOT_OPTION = "rate_limit_slot"
 #: Redis timeouts (seconds) for the limiter's one call per message.
@@ -68,7 +72,14 @@ class RateLimits(dramatiq.Middleware):
     than waking every waiting thread at the same instant.
 
     Actors sharing a budget name the same ``rate_limit_key`` (default: the actor's name).
-    ``overrides`` (actor name -> limit or ``"off"``, from settings) beat the actor's own.
+    ``overrides`` (actor name -> limit or ``"off"``, from settings) beat the message's
+    ``rate_limit`` option, which beats the actor's.
+
+    The API behind a limit may still say "too many requests" (its own budget is shared with
+    others, or smaller than ours). An actor then raises imagepipe.errors.Throttled with the
+    API's Retry-After: the message goes back for that long, with no retry spent (Retries and
+    StepTracking leave it alone), and the budget is held until then, so that no other worker
+    calls the API meanwhile: every slot reserved under that key starts after the hold.
 
     When the limiter's Redis cannot be reached a limited message does not run (fail closed: a
     limit is a promise to someone else's API, and a Redis restart must not break it). It goes
@@ -107,28 +118,34 @@ class RateLimits(dramatiq.Middleware):
         self.guard_ms = guard_ms
         self.jitter_ms = min(jitter_ms, max_wait_ms // 2)
         self.on_throttle = on_throttle
-        self._script = None
+        self._registered = None
 
     def after_worker_shutdown(self, broker, worker):
-        if self._script is not None:
-            self._script.registered_client.close()
-            self._script = None
+        if self._registered is not None:
+            self._registered[0].registered_client.close()
+            self._registered = None
 
     def before_declare_actor(self, broker, actor):
         parse_rate(actor.options.get("rate_limit"))  # a typo fails at import, not at 3 a.m.
 
-    def limit_for(self, actor):
-        """(count, period_ms) for ``actor``, or None when it is not limited."""
+    def limit_for(self, actor, message=None):
+        """(count, period_ms) for ``actor`` (and ``message``), or None when it is not limited."""
         if actor.actor_name in self.overrides:
             return self.overrides[actor.actor_name]
+        if message is not None and "rate_limit" in message.options:
+            return parse_rate(message.options["rate_limit"])
         return parse_rate(actor.options.get("rate_limit"))
+
+    @staticmethod
+    def key_for(actor):
+        return KEY_PREFIX + actor.options.get("rate_limit_key", actor.actor_name)
 
     def before_process_message(self, broker, message):
         actor = broker.get_actor(message.actor_name)
-        limit = self.limit_for(actor)
+        limit = self.limit_for(actor, message)
         if limit is None:
             return
-        key = KEY_PREFIX + actor.options.get("rate_limit_key", actor.actor_name)
+        key = self.key_for(actor)
         slot = message.options.get(SLOT_OPTION)
         while True:
             if slot is None or now_ms() - slot > self.guard_ms:
@@ -141,6 +158,24 @@ class RateLimits(dramatiq.Middleware):
             if remaining <= 0:
                 return
             time.sleep(remaining / 1000)
+            if self._held(key):
+                slot = None  # the API said "wait" while this thread waited: a slot after the hold
+
+    def after_process_message(self, broker, message, *, result=None, exception=None):
+        if not isinstance(exception, Throttled):
+            return
+        key = KEY_PREFIX + exception.key if exception.key else self.key_for(broker.get_actor(message.actor_name))
+        delay_ms = max(1, int(exception.delay_ms))
+        try:
+            self._scripts()[1](keys=[key + HOLD_SUFFIX], args=[delay_ms])
+        except redis.RedisError as error:
+            self.logger.warning("Could not hold %s for %d ms: %s", key, delay_ms, error)
+        self.logger.info("%s of %s throttled by its API for %d ms.", message.message_id, message.actor_name, delay_ms)
+        # A new slot after the hold, with no retry spent; waits out a broker outage, as the
+        # message is acked once this returns.
+        enqueue_patiently(broker, copy_again(message, **{SLOT_OPTION: None}), delay_ms, self.logger)
+        if self.on_throttle:
+            self.on_throttle(message, delay_ms)
 
     def _reserve_or_hold(self, broker, message, key, limit):
         """A slot for ``message``; while the limiter's Redis is down the message never runs."""
@@ -172,13 +207,24 @@ class RateLimits(dramatiq.Middleware):
             self.logger.warning("Broker unavailable, %s waits in its thread: %s", message.message_id, error)
             return False
 
-    def _reserve(self, key, limit, member):
-        if self._script is None:
+    def _held(self, key):
+        """Whether the API behind ``key`` asked every caller to wait (an unreachable Redis: no)."""
+        try:
+            return bool(self._scripts()[0].registered_client.exists(key + HOLD_SUFFIX))
+        except redis.RedisError:
+            return False
+
+    def _scripts(self):
+        """The reservation and hold scripts, on this process's client (made on first use)."""
+        if self._registered is None:
             client = redis.Redis.from_url(
                 self.redis_url, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S
             )
-            self._script = client.register_script(SCRIPT)
+            self._registered = (client.register_script(SCRIPT), client.register_script(HOLD_SCRIPT))
+        return self._registered
+
+    def _reserve(self, key, limit, member):
         count, period_ms = limit
         window_ms = period_ms + self.guard_ms
         gap_ms = window_ms // (count * BURST_SPREAD)
-        return int(self._script(keys=[key], args=[count, window_ms, member, gap_ms]))
+        return int(self._scripts()[0](keys=[key, key + HOLD_SUFFIX], args=[count, window_ms, member, gap_ms]))

@@ -8,5 +8,10 @@ DELIVERY_OPTIONS = ("eta", "traceback")
 def enqueue_again(broker, message, *, delay=None, **options):
     """Send a copy of ``message`` (a MessageProxy) again, same id and arguments, with ``options``
     added: for a message that must run later without counting as a retry."""
+    return broker.enqueue(copy_again(message, **options), delay=delay)
+
+
+def copy_again(message, **options):
+    """The copy of ``message`` that enqueue_again sends."""
     kept = {key: value for key, value in message.options.items() if key not in DELIVERY_OPTIONS}
-    return broker.enqueue(message._message.copy(options={**kept, **options}), delay=delay)
+    return message._message.copy(options={**kept, **options})

@@ -5,7 +5,7 @@ import peewee
 from dramatiq.logging import get_logger
 from dramatiq.middleware import MiddlewareError, SkipMessage
 
-from imagepipe.errors import PermanentError, first_line
+from imagepipe.errors import PermanentError, Throttled, first_line
 from imagepipe.graph import PIPELINE
 from imagepipe.settings import DEFAULT_MAX_DELIVERIES
 from models import (
@@ -13,6 +13,7 @@ from models import (
     database,
     fail_step,
     finish_step,
+    give_back_attempt,
     record_step_error,
     start_step,
     unended_attempts,
@@ -147,6 +148,8 @@ class StepTracking(dramatiq.Middleware):
                     self.logger.info("Image %s completed.", image_id)
                     self._announce(finished.event)
                 self._send_ready(broker, image_id, finished.ready)
+            elif isinstance(exception, Throttled):
+                give_back_attempt(image_id, step)  # RateLimits sends it again: no attempt spent
             elif message.failed:
                 self._fail(message, image_id, step, describe_error(exception))
             else:

@@ -2,12 +2,15 @@
 
 from .database import bind_database, database
 from .dead_letter import DeadLetter, purge_dead_letters
+from .description import Description, save_description
 from .image import DeletedImage, Image, Step
 from .lifecycle import (
     fail_step,
     finish_step,
+    give_back_attempt,
     record_step_error,
     register_image,
+    reopen_step,
     requeue_step,
     start_step,
     unended_attempts,
@@ -24,6 +27,7 @@ __all__ = [
     "MODELS",
     "DeadLetter",
     "DeletedImage",
+    "Description",
     "Embedding",
     "Image",
     "Metadata",
@@ -36,11 +40,14 @@ __all__ = [
     "fail_step",
     "forget_events",
     "finish_step",
+    "give_back_attempt",
     "issue_upload",
     "purge_dead_letters",
     "record_step_error",
     "register_image",
+    "reopen_step",
     "requeue_step",
+    "save_description",
     "save_embedding",
     "save_metadata",
     "save_variants",

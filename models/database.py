@@ -50,3 +50,11 @@ def bind_database(url):
     database.initialize(db)
     log.debug("database bound to %s", type(db).__name__)
     return db
+
+
+def write_transaction():
+    """A transaction that takes SQLite's write lock when it begins, waiting out the busy
+    timeout: a deferred one whose first write also reads (the FTS5 index's triggers do) can
+    get "database is locked" at once while another process writes."""
+    db = database.obj
+    return db.atomic("IMMEDIATE") if isinstance(db, peewee.SqliteDatabase) else db.atomic()

@@ -130,6 +130,14 @@ def _ready_after(image_id, name, graph):
     )
 
 
+def give_back_attempt(image_id, name):
+    """Uncount the attempt of a step that did not run for reasons of someone else's (an API's
+    "too many requests"): it is queued again, as it was before the attempt."""
+    Step.update(status=Step.QUEUED, attempts=Step.attempts - 1, unended=0).where(
+        Step.image == image_id, Step.name == name, Step.status == Step.PROCESSING, Step.attempts > 0
+    ).execute()
+
+
 def record_step_error(image_id, name, error):
     """Keep the last error of a step that will be retried."""
     Step.update(error=error, unended=0).where(Step.image == image_id, Step.name == name).execute()
@@ -179,6 +187,19 @@ def requeue_step(image_id, name):
                 Image.id == image_id, Image.status == Image.FAILED, Image.id.not_in(still_failed)
             ).execute()
     return bool(requeued)
+
+
+def reopen_step(image_id, name):
+    """Queue step ``name`` of an image again, to redo or back-fill it (``imagepipe describe``):
+    its row is made when the image is older than the step, else set back to ``queued``. False
+    for an unknown or failed image (nothing of it is worth redoing)."""
+    if not Image.select().where(Image.id == image_id, Image.status != Image.FAILED).exists():
+        return False
+    reopened = {Step.status: Step.QUEUED, Step.error: None, Step.finished_at: None, Step.unended: 0}
+    Step.insert(image=image_id, name=name).on_conflict(
+        conflict_target=[Step.image, Step.name], update=reopened
+    ).execute()
+    return True
 
 
 def was_deleted(image_id):

@@ -52,12 +52,16 @@ class Metadata(BaseModel):
 
 
 class Embedding(BaseModel):
-    """An L2-normalised image vector stored as little-endian float32 bytes."""
+    """An L2-normalised vector stored as little-endian float32 bytes: one per image and
+    model (the pixel vector, and the searchable text's when a text embedder is set)."""
 
-    image = peewee.ForeignKeyField(Image, backref="embedding", unique=True, on_delete="CASCADE")
+    image = peewee.ForeignKeyField(Image, backref="embeddings", on_delete="CASCADE")
     model = peewee.CharField(max_length=64, index=True)
     dims = peewee.IntegerField()
     vector = peewee.BlobField()
+
+    class Meta:
+        indexes = ((("image", "model"), True),)
 
 
 def _upsert(model, rows, conflict_target):
@@ -95,5 +99,5 @@ def save_metadata(image_id, fields):
 
 
 def save_embedding(image_id, model, dims, vector):
-    """Store the image's vector (float32 bytes), replacing an earlier run's row."""
-    _upsert(Embedding, [{"image": image_id, "model": model, "dims": dims, "vector": vector}], ("image",))
+    """Store the image's vector of ``model`` (float32 bytes), replacing an earlier run's row."""
+    _upsert(Embedding, [{"image": image_id, "model": model, "dims": dims, "vector": vector}], ("image", "model"))

@@ -6,14 +6,19 @@ from playhouse.migrate import SchemaMigrator, migrate
 
 from .database import database
 from .dead_letter import DeadLetter
+from .description import Description
 from .image import DeletedImage, Image, Step
 from .outbox import PendingEvent
 from .outputs import Embedding, Metadata, Variant
+from .search import create_search_index
 from .uploads import Upload
+from .vectors import create_vector_search
 
 log = logging.getLogger(__name__)
 
-MODELS = (Image, Step, Variant, Metadata, Embedding, DeadLetter, Upload, DeletedImage, PendingEvent)
+MODELS = (Image, Step, Variant, Metadata, Embedding, Description, DeadLetter, Upload, DeletedImage, PendingEvent)
+#: Unique indexes of earlier versions that now stand in the way: an image had one embedding.
+RETIRED_UNIQUE_INDEXES = {"embedding": ("embedding_image_id",)}
 
 
 def migrate_schema():
@@ -38,6 +43,27 @@ def migrate_schema():
                 if field.column_name not in columns:
                     migrate(migrator.add_column(table, field.column_name, field))
                     changes.append(f"{table}.{field.column_name}")
+            changes += _update_indexes(db, migrator, model)
+        if create_search_index(db):
+            changes.append("search index")
+        changes += create_vector_search(db)
     for change in changes:
         log.info("schema: added %s", change)
+    return changes
+
+
+def _update_indexes(db, migrator, model):
+    """Drop the model's retired indexes and create those it declares that are missing."""
+    table = model._meta.table_name
+    existing = {index.name: index.unique for index in db.get_indexes(table)}
+    changes = []
+    for name in RETIRED_UNIQUE_INDEXES.get(table, ()):
+        if existing.get(name):
+            migrate(migrator.drop_index(table, name))
+            del existing[name]
+            changes.append(f"{name} (unique) dropped")
+    for index in model._meta.fields_to_index():
+        if index._name not in existing:
+            db.execute(index.safe(True))
+            changes.append(index._name)
     return changes

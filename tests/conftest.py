@@ -42,6 +42,9 @@ def pytest_configure(config):
         MEDIA_ROOT=str(media_root),
         DATABASE_URL=f"sqlite:///{media_root / 'imagepipe-test.db'}",
         IMAGEPIPE_RETRY_BACKOFF_MS="100",
+        # The suite's many pipeline runs describe with the parts that cost nearly nothing;
+        # tests/description runs OCR and faces on purpose (bench/describe.py has their cost).
+        IMAGEPIPE_DESCRIBE_PARTS="facts,places",
     )
     os.environ.pop("SENTRY_DSN", None)
     for name in (*S3_VARIABLES, "IMAGEPIPE_STORAGE_URL", "IMAGEPIPE_PUBLIC_URL"):
@@ -278,3 +281,20 @@ def corpus():
     if not path.is_dir():
         need(f"image corpus not found at {path} (set IMAGEPIPE_CORPUS)")
     return path
+
+
+@pytest.fixture(scope="session")
+def _standin_server():
+    from tests.openai_standin import StandIn
+
+    with StandIn() as server:
+        yield server
+
+
+@pytest.fixture
+def openai_standin(_standin_server):
+    """The OpenAI stand-in (tests/openai_standin.py), one process for the session, with no
+    scripted reply and no request recorded."""
+    _standin_server.reset()
+    yield _standin_server
+    _standin_server.reset()

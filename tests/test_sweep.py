@@ -57,7 +57,8 @@ def test_stuck_steps_are_old_open_steps_whose_prerequisite_is_done(database_url)
     # downstream steps queued long ago but ingest not done: waiting, not stuck
     # a fresh processing step: not stuck
     fresh = lost("ingest", ago=datetime.timedelta(seconds=5))
-    # ingest done long ago, variants never started: stuck; metadata done; embed queued since metadata finished: stuck
+    # ingest done long ago, variants and describe never started: stuck; metadata done; embed
+    # queued since metadata finished: stuck
     downstream = register_image("tests/down.jpg")
     age(downstream)
     for step in ("ingest", "metadata"):
@@ -83,7 +84,9 @@ def test_stuck_steps_are_old_open_steps_whose_prerequisite_is_done(database_url)
             (never_sent.id, "ingest"),
             (downstream.id, "variants"),
             (downstream.id, "embed"),
+            (downstream.id, "describe"),
             (half.id, "variants"),
+            (half.id, "describe"),
         ]
     )
     assert fresh.id not in {step.image_id for step in stuck}
@@ -98,7 +101,7 @@ def test_a_downstream_step_sent_recently_is_not_stuck_though_the_image_is_old(da
         finish_step(image.id, step)
     Step.update(finished_at=utcnow() - LONG_AGO).where(Step.image == image.id, Step.name == "ingest").execute()
 
-    assert names(stuck_steps(utcnow(), DEADLINE_S)) == [(image.id, "variants")]
+    assert names(stuck_steps(utcnow(), DEADLINE_S)) == [(image.id, "describe"), (image.id, "variants")]
 
 
 def test_a_crashed_step_is_resent_and_the_image_completes(worker, broker, storage, tmp_path):

@@ -1,6 +1,8 @@
 """The ASGI app: ``uvicorn web.app:app``. Building it does no I/O; the lifespan connects."""
 
 import contextlib
+import html
+import json
 import logging
 from importlib import resources
 
@@ -11,11 +13,12 @@ from starlette.middleware import Middleware
 from starlette.responses import HTMLResponse, JSONResponse
 from starlette.routing import Route
 
+from imagepipe.graph import PIPELINE
 from imagepipe.settings import get_settings
 from imagepipe.storage import bind_storage, open_storage
 from models import bind_database, database
 
-from . import dead_letters, direct_uploads, events, images, media
+from . import dead_letters, direct_uploads, events, images, media, search
 from .auth import TokenAuth
 from .db import in_database
 from .responses import error_response, http_error
@@ -25,6 +28,12 @@ logger = logging.getLogger(__name__)
 
 async def page(request):
     return HTMLResponse(request.app.state.page)
+
+
+def _page():
+    """The page, with the pipeline's actors (imagepipe.graph) written in for its progress bars."""
+    steps = html.escape(json.dumps([step.actor for step in PIPELINE]))
+    return resources.files(__package__).joinpath("page.html").read_text(encoding="utf-8").replace("__STEPS__", steps)
 
 
 async def healthz(request):
@@ -56,7 +65,7 @@ def create_app(settings=None, *, bind=True):
             bind_storage(open_storage(current.storage_url, public_url=current.public_url))
         app.state.redis = redis.Redis.from_url(current.events_redis_url)
         app.state.event_readers = events.event_limiter()
-        app.state.page = resources.files(__package__).joinpath("page.html").read_text(encoding="utf-8")
+        app.state.page = _page()
         try:
             yield
         finally:
@@ -70,6 +79,7 @@ def create_app(settings=None, *, bind=True):
         *events.routes,
         *dead_letters.routes,
         *media.routes,
+        *search.routes,
     ]
     return Starlette(
         routes=routes,

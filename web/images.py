@@ -8,7 +8,7 @@ from starlette.routing import Route
 from imagepipe.removal import delete_image
 from imagepipe.storage import get_storage
 from imagepipe.submission import enqueue, store_source
-from models import Image, Metadata, Variant
+from models import Description, Image, Metadata, Variant
 
 from . import direct_uploads, uploads
 from .db import in_database
@@ -112,10 +112,12 @@ def _image_detail(image_id, url):
     if image is None:
         return None
     metadata = Metadata.get_or_none(Metadata.image == image_id)
+    words = Description.get_or_none(Description.image == image_id)
     variants = Variant.select().where(Variant.image == image_id).order_by(Variant.format, Variant.width)
     return {
         **_image_summary(image),
         "metadata": None if metadata is None else _metadata(metadata),
+        "words": None if words is None else words.words(),
         "variants": [
             {
                 "url": url(variant.path),

@@ -11,7 +11,21 @@ import redis
 from imagepipe.errors import ImagePipeError
 from imagepipe.settings import get_settings
 
-from . import check, dead_letters, delete, demo, events, health, migrate, process, similar, status, sweep
+from . import (
+    check,
+    dead_letters,
+    delete,
+    demo,
+    describe,
+    events,
+    health,
+    migrate,
+    process,
+    search,
+    similar,
+    status,
+    sweep,
+)
 
 #: What a user can cause (bad settings, a service down, a wrong path): one line, no traceback.
 #: RuntimeError is what playhouse raises for a DATABASE_URL scheme it does not know.
@@ -25,7 +39,21 @@ EXPECTED_ERRORS = (
     dramatiq.errors.DramatiqError,
     LookupError,
 )
-COMMANDS = (migrate, check, process, status, events, similar, delete, dead_letters, health, sweep, demo)
+COMMANDS = (
+    migrate,
+    check,
+    process,
+    status,
+    events,
+    search,
+    similar,
+    describe,
+    delete,
+    dead_letters,
+    health,
+    sweep,
+    demo,
+)
 
 
 def build_parser():

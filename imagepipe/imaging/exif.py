@@ -67,6 +67,24 @@ def camera_fields(image):
     }
 
 
+_SCENE_CAPTURE_TYPES = {0: "standard", 1: "landscape", 2: "portrait", 3: "night"}
+
+
+def scene_fields(image):
+    """Flash and scene facts of ``image``'s EXIF: ``flash_fired`` (bit 0 of Flash),
+    ``scene_capture_type`` ("standard", "landscape", "portrait", "night") and ``exposure_s``
+    (seconds, a number, where camera_fields gives the photographer's "1/160"); None if unknown."""
+    shot = _ifd(_exif(image), ExifTags.IFD.Exif)
+    flash = _number(_get(shot, ExifTags.Base.Flash))
+    scene = _number(_get(shot, ExifTags.Base.SceneCaptureType))
+    exposure = _number(_get(shot, ExifTags.Base.ExposureTime))
+    return {
+        "flash_fired": bool(int(flash) & 1) if flash is not None and flash >= 0 else None,
+        "scene_capture_type": _SCENE_CAPTURE_TYPES.get(int(scene)) if scene is not None else None,
+        "exposure_s": exposure if exposure and exposure > 0 else None,
+    }
+
+
 def entries(image):
     """Every (tag, value) of ``image``'s primary EXIF directory (IFD0) that can be read."""
     directory = _exif(image)

@@ -10,7 +10,7 @@ from PIL import Image as PILImage
 from imagepipe.event_stream import decode
 from imagepipe.samples import make_photo, save_jpeg
 from middleware import EventPublisher
-from models import Embedding, Image, Metadata, Step, Variant
+from models import Description, Embedding, Image, Metadata, Step, Variant
 from tests.conftest import with_postgres
 from tests.helpers import finish, join_pipeline, stored_bytes, submit, unfinished_steps
 
@@ -105,7 +105,7 @@ def completion_events(broker, redis_client):
 
 def test_redelivered_messages_leave_one_set_of_rows_and_files(worker, broker, storage, tmp_path):
     """Re-running every step of a completed image changes no rows, adds no files, completes once."""
-    from actors import embed, extract_metadata, make_variants
+    from actors import describe, embed, extract_metadata, make_variants
 
     image_id = submit(storage, photo(tmp_path))
     first = finish([image_id])[image_id]
@@ -116,7 +116,7 @@ def test_redelivered_messages_leave_one_set_of_rows_and_files(worker, broker, st
     Step.update(status=Step.PROCESSING).where(Step.image == image_id, Step.name != "ingest").execute()
     Image.update(status=Image.PROCESSING).where(Image.id == image_id).execute()
     # when: the same messages are delivered again
-    for actor in (make_variants, extract_metadata, embed):
+    for actor in (make_variants, extract_metadata, embed, describe):
         actor.send(image_id)
     join_pipeline(broker)
     worker.join()
@@ -127,6 +127,7 @@ def test_redelivered_messages_leave_one_set_of_rows_and_files(worker, broker, st
     assert [(v.id, v.width, v.format, v.bytes) for v in again.variants.order_by(Variant.id)] == rows_before
     assert Metadata.select().where(Metadata.image == image_id).count() == 1
     assert Embedding.select().where(Embedding.image == image_id).count() == 1
+    assert Description.select().where(Description.image == image_id).count() == 1
 
 
 def test_a_done_step_is_skipped_when_its_message_comes_again(worker, broker, storage, tmp_path):
@@ -142,7 +143,7 @@ def test_a_done_step_is_skipped_when_its_message_comes_again(worker, broker, sto
     worker.join()
 
     steps = {s.name: s.attempts for s in Step.select().where(Step.image == image_id)}
-    assert steps == {"ingest": 1, "variants": 1, "metadata": 1, "embed": 1}
+    assert steps == {"ingest": 1, "variants": 1, "metadata": 1, "embed": 1, "describe": 1}
     assert Image.get_by_id(image_id).completed_at == completed_at
 
 
@@ -263,7 +264,7 @@ def test_steps_a_killed_finisher_did_not_send_go_out_when_its_message_comes_agai
     image_id = register_image(key, path.name).id
     # given: ingest's work done and recorded, the steps it made ready never sent
     start_step(image_id, "ingest")
-    assert set(finish_step(image_id, "ingest").ready) == {"variants", "metadata"}
+    assert set(finish_step(image_id, "ingest").ready) == {"variants", "metadata", "describe"}
     # when: the broker hands its unacked message out again
     ingest.send(image_id)
 
@@ -271,4 +272,4 @@ def test_steps_a_killed_finisher_did_not_send_go_out_when_its_message_comes_agai
 
     assert image.status == "completed", unfinished_steps([image_id])
     steps = {s.name: s.attempts for s in Step.select().where(Step.image == image_id)}
-    assert steps == {"ingest": 1, "variants": 1, "metadata": 1, "embed": 1}
+    assert steps == {"ingest": 1, "variants": 1, "metadata": 1, "embed": 1, "describe": 1}

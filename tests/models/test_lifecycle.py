@@ -20,16 +20,18 @@ def test_the_last_step_to_finish_completes_the_image_once(database_url):
     image = register_image("a.jpg")
     start_all(image.id)
 
-    results = [finish_step(image.id, name).completed for name in ("embed", "ingest", "metadata", "variants")]
+    results = [
+        finish_step(image.id, name).completed for name in ("embed", "ingest", "metadata", "describe", "variants")
+    ]
 
-    assert results == [False, False, False, True]
+    assert results == [False, False, False, False, True]
     assert Image.get_by_id(image.id).status == "completed"
     assert finish_step(image.id, "variants").completed is False  # a redelivered step completes nothing again
 
 
 def test_an_image_registered_before_a_step_was_added_completes_without_it(database_url):
     """Its rows are the old graph's: the new step has none, so nothing waits for it."""
-    image = register_image("old.jpg")  # the shipped graph: four steps
+    image = register_image("old.jpg")  # the shipped graph
     grown = Graph(list(PIPELINE))
     grown.add(GraphStep("summary", actor="summarize", after=("variants", "metadata")))
 
@@ -38,8 +40,8 @@ def test_an_image_registered_before_a_step_was_added_completes_without_it(databa
         assert start_step(image.id, name)
         finished.append(finish_step(image.id, name, grown))
 
-    assert [result.ready for result in finished] == [("variants", "metadata"), (), ("embed",), ()]
-    assert [result.completed for result in finished] == [False, False, False, True]
+    assert [result.ready for result in finished] == [("variants", "metadata", "describe"), (), ("embed",), (), ()]
+    assert [result.completed for result in finished] == [False, False, False, False, True]
 
 
 @with_postgres
@@ -69,7 +71,7 @@ def test_a_failed_step_fails_the_image_once_and_it_never_completes(database_url)
 
     assert fail_step(image.id, "variants", "corrupt image").failed is True
     assert fail_step(image.id, "variants", "corrupt image").failed is False
-    for name in ("ingest", "metadata", "embed"):
+    for name in ("ingest", "metadata", "embed", "describe"):
         assert finish_step(image.id, name).completed is False
 
     stored = Image.get_by_id(image.id)
@@ -102,7 +104,7 @@ def test_a_crash_between_done_and_completed_leaves_the_step_to_run_again(databas
     would be skipped when its message comes again, and the image would never complete."""
     image = register_image("a.jpg")
     start_all(image.id)
-    for name in ("embed", "ingest", "metadata"):
+    for name in ("embed", "ingest", "metadata", "describe"):
         finish_step(image.id, name)
 
     update, updates = Image.update, []

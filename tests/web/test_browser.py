@@ -109,3 +109,41 @@ def test_an_upload_on_the_page_reaches_100_percent_and_shows_its_thumbnails(
     page.screenshot(path=screenshot, full_page=True)
     assert screenshot.stat().st_size > 10_000
     shutil.copyfile(screenshot, shared_copy)
+
+
+def test_the_page_searches_shows_tags_and_similar_images(api, open_page, corpus, photo, tmp_path):
+    from playwright.sync_api import expect
+
+    page = open_page(viewport={"width": 1280, "height": 900})
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(f"{api.base_url}/")
+    expect(page.locator("#dead .empty")).to_have_text("none")
+    # given: two uploads through the page, a GPS photo taken in Arezzo and a generated photo
+    page.set_input_files("#picker", [corpus / "camera" / "DSCN0010.jpg", photo])
+    cards = page.locator("#cards .card")
+    expect(cards).to_have_count(2)
+    for index in range(2):
+        expect(cards.nth(index).locator(".status")).to_have_text("completed", timeout=DONE_TIMEOUT_MS)
+    arezzo = page.locator("#cards .card", has_text="DSCN0010.jpg")
+    # then: its card shows its tags, and the other image among its similar ones
+    expect(arezzo.locator(".tags span", has_text="tuscany")).to_have_count(1)
+    expect(arezzo.locator(".similar img")).to_have_count(1)
+    # when: a person searches for the place
+    page.fill("#query", "photos from Tuscany")
+    page.click("#search button")
+    # then: the Arezzo photo comes first, its thumbnail loaded, its words in its title
+    first = page.locator("#results figure").first
+    expect(first.locator("figcaption")).to_have_text("DSCN0010.jpg")
+    expect(first).to_have_attribute("title", re.compile("Arezzo, Tuscany, Italy"))
+    page.wait_for_function("(img) => img.complete && img.naturalWidth > 0", arg=first.locator("img").element_handle())
+    page.fill("#query", "volcano")
+    page.click("#search button")
+    expect(page.locator("#results .empty")).to_have_text("nothing found for “volcano”")
+    page.fill("#query", "photos from Tuscany")
+    page.click("#search button")
+    expect(page.locator("#results figure").first.locator("figcaption")).to_have_text("DSCN0010.jpg")
+    assert errors == []
+    screenshot = tmp_path / "imagepipe-search.png"
+    page.screenshot(path=screenshot, full_page=True)
+    shutil.copyfile(screenshot, "/tmp/imagepipe-search.png")

@@ -1,0 +1,66 @@
+"""``/search?q=...&k=...`` and ``/images/{id}/similar?k=...``: ranked images with thumbnails."""
+
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from imagepipe.search import hit_rows, search, similar
+from models import Image, Variant
+
+from .db import in_database
+from .images import image_urls, media_url
+from .responses import ApiError, int_param
+
+DEFAULT_K = 20
+MAX_K = 100
+MAX_QUERY_CHARS = 500
+#: The variant shown beside a hit: the smallest WebP, which every browser shows.
+THUMBNAIL_FORMAT = "webp"
+
+
+async def search_images(request):
+    query = request.query_params.get("q", "").strip()
+    if not query:
+        raise ApiError(400, "q is missing: /search?q=beach+at+sunset")
+    if len(query) > MAX_QUERY_CHARS:
+        raise ApiError(400, f"q is longer than {MAX_QUERY_CHARS} characters")
+    k = int_param(request, "k", DEFAULT_K, maximum=MAX_K)
+    results = await in_database(_rows, lambda: search(query, k), media_url(request))
+    return JSONResponse({"query": query, "results": results})
+
+
+async def similar_images(request):
+    image_id = request.path_params["image_id"]
+    k = int_param(request, "k", DEFAULT_K, maximum=MAX_K)
+    settings = request.app.state.settings
+    if not await in_database(Image.select().where(Image.id == image_id).exists):
+        raise ApiError(404, f"no image with id {image_id}")
+    try:
+        results = await in_database(_rows, lambda: similar(image_id, k, settings), media_url(request))
+    except ValueError as error:  # no pixel vector yet: still in the pipeline
+        raise ApiError(409, str(error)) from None
+    return JSONResponse({"image": image_id, "similar": results})
+
+
+def _rows(find, url):
+    rows = hit_rows(find())
+    thumbnails = _thumbnails([row["id"] for row in rows])
+    for row in rows:
+        row["thumbnail"] = url(thumbnails[row["id"]]) if row["id"] in thumbnails else None
+        row.update(image_urls(row["id"]))
+    return rows
+
+
+def _thumbnails(image_ids):
+    """``{image id: key}`` of each image's smallest WebP variant."""
+    variants = (
+        Variant.select(Variant.image, Variant.path)
+        .where(Variant.image.in_(image_ids), Variant.format == THUMBNAIL_FORMAT)
+        .order_by(Variant.width.desc())
+    )
+    return {variant.image_id: variant.path for variant in variants}  # the last, smallest, wins
+
+
+routes = [
+    Route("/search", search_images, methods=["GET"]),
+    Route("/images/{image_id:int}/similar", similar_images, methods=["GET"]),
+]
