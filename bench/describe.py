@@ -63,7 +63,7 @@ def load_times():
     loads = {}
     for part, load in (
         ("places", lambda: places.place_of(43.47, 11.88)),
-        ("faces", faces._cascade),
+        ("faces", faces.load),
         ("ocr", ocr.load),
     ):
         if part in local.available_parts():

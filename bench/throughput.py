@@ -1,11 +1,12 @@
 """Pipeline throughput under `dramatiq actors --processes 2` against the floor.
 
-The floor is the same Pillow work (check decode, variants written to disk, metadata,
-embedding) done by a plain two-process `multiprocessing` loop over the same files in the same
-run: no broker, no database, no middleware. The ratio floor_time / pipeline_time says how much
-of the machine the pipeline keeps for image work (goal >= 0.85). Rows marked "no isolation" run
-with IMAGEPIPE_ISOLATE=0 (image work in the worker thread, no child process per step), so the
-cost of the hard time limit shows in the same run.
+The floor is the same image work (check decode, variants written to disk, metadata,
+embedding, the local describer's default parts) done by a plain two-process
+`multiprocessing` loop over the same files in the same run: no broker, no database, no
+middleware. The ratio floor_time / pipeline_time says how much of the machine the pipeline
+keeps for image work (goal >= 0.85). Rows marked "no isolation" run with IMAGEPIPE_ISOLATE=0
+(image work in the worker thread, no child process per step), so the cost of the hard time
+limit shows in the same run.
 """
 
 import argparse
@@ -20,8 +21,10 @@ LIMITS = {"max_pixels": 60_000_000, "max_file_bytes": 200 * 1024 * 1024}
 
 
 def pillow_work(job):
-    """What the four actors do to one file, minus Dramatiq and the database."""
+    """What the actors do to one file, minus Dramatiq and the database."""
     from imagepipe import imaging
+    from imagepipe.description.local import describe_locally
+    from imagepipe.description.providers import local_parts
     from imagepipe.settings import get_settings
     from imagepipe.storage.local import write_atomically
 
@@ -37,6 +40,7 @@ def pillow_work(job):
     imaging.describe(path, **LIMITS)
     thumbnail = imaging.load_upright(path, max_width=256, **LIMITS)
     imaging.get_embedder(settings.embedder).embed(thumbnail)
+    describe_locally(path, parts=local_parts(), **LIMITS)
 
 
 def floor(paths, out):

@@ -28,6 +28,11 @@ class PermanentError(ImagePipeError):
     permanent = True
 
 
+class ConfigurationError(PermanentError):
+    """A setting asks for what this installation cannot do (a describe part whose package is
+    not installed): no retry helps until the deployment is fixed, then the dead letters replay."""
+
+
 class ImageNotFound(PermanentError):
     """No image row has the id a message names."""
 

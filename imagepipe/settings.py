@@ -36,6 +36,7 @@ DEFAULT_DESCRIBER = "local"
 #: The local describer's parts when IMAGEPIPE_DESCRIBE_PARTS is not set, those installed of
 #: them: together under 0.3x the CPU of make_variants per 12 MP image (bench/describe.py). OCR
 #: ("ocr") costs 4.5x make_variants, more than tripling a pipeline's CPU, so it is asked for.
+DESCRIBE_PARTS = ("facts", "places", "faces", "ocr")
 DEFAULT_DESCRIBE_PARTS = ("facts", "places", "faces")
 DEFAULT_DESCRIBE_MODEL = "gpt-4o-mini"
 #: The remote describer's budget, shared by every worker (the original system's 10 a minute:
@@ -120,6 +121,14 @@ def _choice(environ, name, choices, default):
     if value not in choices:
         raise ValueError(f"{name} must be one of {', '.join(c or '(empty)' for c in choices)}, not {value!r}")
     return value
+
+
+def _choices(environ, name, choices):
+    values = _list(environ, name, (), str.lower)
+    unknown = [value for value in values if value not in choices]
+    if unknown:
+        raise ValueError(f"{name} may name {', '.join(choices)}, not {', '.join(unknown)}")
+    return values
 
 
 def _list(environ, name, default, convert=str):
@@ -243,7 +252,7 @@ class Settings:
             retry_backoff_ms=_int(environ, "IMAGEPIPE_RETRY_BACKOFF_MS", DEFAULT_RETRY_BACKOFF_MS),
             embedder=environ.get("IMAGEPIPE_EMBEDDER") or DEFAULT_EMBEDDER,
             describer=describer,
-            describe_parts=_list(environ, "IMAGEPIPE_DESCRIBE_PARTS", (), str.lower),
+            describe_parts=_choices(environ, "IMAGEPIPE_DESCRIBE_PARTS", DESCRIBE_PARTS),
             describe_model=environ.get("IMAGEPIPE_DESCRIBE_MODEL") or DEFAULT_DESCRIBE_MODEL,
             describe_rate_limit=environ.get("IMAGEPIPE_DESCRIBE_RATE_LIMIT") or DEFAULT_DESCRIBE_RATE_LIMIT,
             describe_timeout_s=_float(environ, "IMAGEPIPE_DESCRIBE_TIMEOUT_S", DEFAULT_DESCRIBE_TIMEOUT_S),

@@ -1,12 +1,12 @@
 """Nearest vectors by cosine over one model's embeddings: pgvector on PostgreSQL when the
 extension is there, else exact search in this process.
 
-Exact search reads every vector of the model and scores them with one matrix product: 100k
-vectors of 168 float32s are 67 MB, which is fine to about that many (bench/vectors.py measures
-it). On PostgreSQL with pgvector, ``migrate_schema`` adds ``embedding.vec``, a ``vector`` copy of
-each row's float32 bytes that the database computes itself (a stored generated column), so
-that every writer (the actors, a bulk insert, a restored dump) keeps it without knowing of it. There the database
-picks the ``k`` nearest by an exact distance scan (``<=>``, no approximate index: its answers
+Exact search reads every vector of the model and scores them all in numpy: 100k vectors of
+168 float32s are 67 MB, which is fine to about that many (bench/vectors.py measures it). On
+PostgreSQL with pgvector, ``migrate_schema`` adds ``embedding.vec``, a ``vector`` copy of each
+row's float32 bytes that the database computes itself (a stored generated column), so that
+every writer (the actors, a bulk insert, a restored dump) keeps it without knowing of it. There
+the database picks the ``k`` nearest by an exact distance scan (``<=>``, no approximate index: its answers
 would no longer be the exact search's), and this process scores those ``k`` as the exact
 search does, so both paths give the same ids and cosines. pgvector is optional by design: a
 database without it, or a role that may not create it, keeps the exact search.
@@ -83,16 +83,19 @@ def similar_images(image_id, k, model):
 
 def exact_nearest_vectors(model, query, k, *, exclude=None):
     """nearest_vectors by reading every vector of ``model`` into this process."""
+    query = np.asarray(query, dtype=np.float32).ravel()
     rows = Embedding.select(Embedding.image, Embedding.dims, Embedding.vector).where(Embedding.model == model)
     if exclude is not None:
         rows = rows.where(Embedding.image != exclude)
-    return _scored(query, list(rows.order_by(Embedding.image).tuples()), k)
+    # The cursor's plain tuples: at 100k rows peewee's own row building costs more than the search.
+    return _scored(query, database.obj.execute(rows).fetchall(), k)
 
 
 def pgvector_nearest_vectors(model, query, k, *, exclude=None):
     """nearest_vectors with the database choosing the ``k`` candidates by pgvector's cosine
     distance; they are then scored here as the exact search scores them. A zero vector's
     distance is NaN in pgvector and its cosine 0 in the exact search: it ranks as distance 1."""
+    query = np.asarray(query, dtype=np.float32).ravel()
     literal = "[" + ",".join(map(repr, query.tolist())) + "]"
     sql = (
         f"SELECT image_id, dims, vector FROM embedding WHERE model = %s AND {VEC_COLUMN} IS NOT NULL"
@@ -100,17 +103,37 @@ def pgvector_nearest_vectors(model, query, k, *, exclude=None):
         + f" ORDER BY coalesce(nullif({VEC_COLUMN} <=> %s::vector, 'NaN'), 1), image_id LIMIT %s"
     )
     params = (model, *([exclude] if exclude is not None else []), literal, k)
-    found = sorted(database.obj.execute_sql(sql, params).fetchall())
-    return _scored(query, [(image_id, dims, bytes(vector)) for image_id, dims, vector in found], k)
+    return _scored(query, database.obj.execute_sql(sql, params).fetchall(), k)
 
 
 def _scored(query, found, k):
-    """[(image id, cosine)] of the best ``k`` of ``found`` [(image id, dims, bytes)], which
-    comes ordered by image id so that ties keep that order."""
+    """[(image id, cosine)] of the best ``k`` of ``found`` [(image id, dims, float32 bytes)],
+    best first, ties by image id; ValueError when the rows' lengths disagree with their dims or
+    each other. A zero vector scores 0; one holding a NaN or an infinity is left out (pgvector
+    refuses those: such a row has no ``vec``)."""
     if not found:
         return []
-    matrix = np.stack([imaging.from_bytes(vector, dims) for _, dims, vector in found])
-    return [(found[index][0], score) for index, score in imaging.cosine_top_k(query, matrix, k)]
+    found.sort(key=lambda row: row[0])
+    dims = found[0][1]
+    if any(row[1] != dims or len(row[2]) != 4 * dims for row in found):
+        raise ValueError(f"the vectors of one model must all be {dims} float32s long")
+    # One buffer rather than a vector per row: at 100k rows, stacking them costs more than the search.
+    matrix = np.frombuffer(b"".join(row[2] for row in found), dtype="<f4").reshape(len(found), dims)
+    # Row sums rather than a matrix product: BLAS's result depends on each row's alignment in
+    # memory, so equal rows could score a last bit apart and lose their order by id.
+    norms = np.sqrt(np.square(matrix).sum(axis=1))
+    length = np.linalg.norm(query)
+    with np.errstate(invalid="ignore", over="ignore"):
+        scores = (matrix * (query / length if length > 0 else query)).sum(axis=1) / np.where(norms > 0, norms, 1)
+    candidates = np.flatnonzero(np.isfinite(scores))
+    if k < len(candidates):
+        # Every row as good as the k-th, not only the k that argpartition picks among equals:
+        # duplicates (one photo uploaded twice) tie exactly, and the lowest ids must win, as in
+        # pgvector's ORDER BY.
+        kth = np.partition(-scores[candidates], k - 1)[k - 1]
+        candidates = candidates[-scores[candidates] <= kth]
+    best = candidates[np.lexsort((candidates, -scores[candidates]))][:k]
+    return [(found[index][0], float(scores[index])) for index in best]
 
 
 def uses_pgvector(db):

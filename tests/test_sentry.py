@@ -134,3 +134,14 @@ def test_scrub_walks_the_whole_event():
         "breadcrumbs": {"values": [{"message": "open [media path]", "level": 20}]},
         "extra": ("~/y",),
     }
+
+
+def test_a_throttled_message_is_no_error_and_the_api_key_never_leaves():
+    from imagepipe.errors import ProviderThrottled
+
+    throttled = ProviderThrottled("openai answered HTTP 429", delay_ms=2000)
+    assert scrub({"message": "x"}, {"exc_info": (type(throttled), throttled, None)}, media_root="/srv/media") is None
+    key = "sk-live-0123456789abcdef"
+    event = {"exception": {"values": [{"value": f"refused with {key}"}]}, "extra": {"headers": {"auth": key}}}
+    scrubbed = scrub(event, {}, media_root="/srv/media", secrets=(key, ""))
+    assert key not in str(scrubbed) and "refused with [Filtered]" in str(scrubbed)

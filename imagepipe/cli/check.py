@@ -4,12 +4,13 @@ import contextlib
 
 import redis
 
-from imagepipe.errors import first_line
+from imagepipe.description.providers import get_describer, local_parts
+from imagepipe.errors import ConfigurationError, first_line
 from imagepipe.storage import get_storage
 from models import bind_database, database
 
 NAME = "check"
-HELP = "check that the database, Redis, the broker and the storage are reachable (and writable)"
+HELP = "check that the database, Redis, the broker and the storage are reachable (and writable), and the describer"
 
 
 def add_arguments(parser):
@@ -23,12 +24,13 @@ def checks(settings):
     if settings.broker_url != settings.redis_url:
         yield "broker", _attempt(lambda: _broker(settings.broker_url))
     yield "storage", _attempt(lambda: get_storage().check())
+    yield "describer", _attempt(lambda: _describer(settings))
 
 
 def run(args, settings):
     failed = 0
     for what, problem in checks(settings):
-        where = get_storage().address if what == "storage" else ""
+        where = {"storage": get_storage().address, "describer": describer_summary(settings)}.get(what, "")
         print(f"{what}: {'ok' if problem is None else 'FAILED: ' + problem}{f' ({where})' if where else ''}")
         failed += problem is not None
     return 1 if failed else 0
@@ -61,3 +63,17 @@ def _broker(url):
 def _redis(url):
     with contextlib.closing(redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)) as client:
         client.ping()
+
+
+def describer_summary(settings):
+    """Who writes the words: the local parts, or the remote model and where it is."""
+    if settings.describer == "local":
+        return "local: " + ", ".join(local_parts())
+    return f"{settings.describer}: {settings.describe_model} at {settings.openai_base_url or 'api.openai.com'}"
+
+
+def _describer(settings):
+    """The describer can be made: its parts installed, or an API key set (no paid call)."""
+    if settings.describer != "local" and not settings.openai_api_key:
+        raise ConfigurationError("IMAGEPIPE_DESCRIBER=openai needs OPENAI_API_KEY")
+    get_describer(settings.describer)

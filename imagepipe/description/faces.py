@@ -38,7 +38,8 @@ _MIN_FACE_PX = 24
 
 
 @functools.cache
-def _cascade():
+def load():
+    """The cascade, loaded once per process (the forkserver loads it for its children)."""
     import cv2  # optional extra, loaded on first use
 
     classifier = cv2.CascadeClassifier(cv2.data.haarcascades + CASCADE)
@@ -52,7 +53,7 @@ def find_faces(picture, scale):
     image), in pixels of the upright original: each coordinate is multiplied by ``scale``."""
     grey = np.asarray(flatten(picture).convert("L"))
     smallest = max(_MIN_FACE_PX, round(max(picture.size) * _MIN_FACE_SHARE))
-    found = _cascade().detectMultiScale(
+    found = load().detectMultiScale(
         grey, scaleFactor=_SCALE_FACTOR, minNeighbors=_MIN_NEIGHBORS, minSize=(smallest, smallest)
     )
     boxes = [[round(float(value) * scale) for value in box] for box in found]

@@ -37,6 +37,10 @@ _FLAT_PHOTO = 0.25
 _DARK_LEVEL = 60
 _LONG_EXPOSURE_S = 1 / 15
 _HIGH_ISO = 1600
+#: Black and white: 99 % of the pixels within 12 levels of grey across R, G and B (a grey JPEG
+#: stored as colour keeps a few levels of chroma noise; a sepia print has more than 12).
+_GREY_PERCENTILE = 99
+_GREY_SPREAD = 12
 
 
 def gather(picture, *, width, height, camera, scene, text_found=False):
@@ -74,6 +78,13 @@ def color_names(thumbnail):
     return [name for name, share in ranked if share >= _COLOR_SHARE]
 
 
+def _is_grey(thumbnail):
+    """No pixel far from grey: the largest channel difference of every pixel is small."""
+    pixels = np.asarray(colors.flatten(thumbnail).convert("RGB"), dtype=np.int16)
+    spread = pixels.max(axis=2) - pixels.min(axis=2)
+    return float(np.percentile(spread, _GREY_PERCENTILE)) <= _GREY_SPREAD
+
+
 def orientation(width, height):
     """ "landscape", "portrait" or "square" (within _SQUARE_TOLERANCE of 1:1)."""
     if abs(width - height) <= _SQUARE_TOLERANCE * max(width, height):
@@ -108,8 +119,8 @@ def kind_of(flat, *, camera, text_found):
 
 
 def hints(thumbnail, camera, scene):
-    """ "flash", "night" and "dark" as the EXIF and the luminance justify them."""
-    found = []
+    """ "black and white", "flash", "night" and "dark" as the pixels and the EXIF justify them."""
+    found = ["black and white"] if _is_grey(thumbnail) else []
     if scene.get("flash_fired"):
         found.append("flash")
     dark = ImageStat.Stat(colors.flatten(thumbnail).convert("L")).mean[0] < _DARK_LEVEL

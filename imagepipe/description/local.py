@@ -28,13 +28,14 @@ from imagepipe.description import facts as facts_part
 from imagepipe.description import ocr as ocr_part
 from imagepipe.description.places import MAX_DISTANCE_KM, place_of, place_words
 from imagepipe.description.record import Words
-from imagepipe.errors import first_line
+from imagepipe.errors import ConfigurationError, first_line
 from imagepipe.imaging import exif
 from imagepipe.imaging.opening import load_upright, open_image
+from imagepipe.settings import DESCRIBE_PARTS
 
 logger = logging.getLogger(__name__)
 
-PARTS = ("facts", "places", "faces", "ocr")
+PARTS = DESCRIBE_PARTS
 #: Per optional part: the modules it imports, its pip extra, the library named in ``model``
 #: and the distributions that may provide it.
 _REQUIREMENTS = {
@@ -59,16 +60,16 @@ def available_parts():
 
 
 def check_parts(parts):
-    """Raise ValueError for an unknown part, or one whose package is not installed (naming the
-    pip extra that installs it)."""
+    """Raise ConfigurationError for an unknown part, or one whose package is not installed
+    (naming the pip extra that installs it)."""
     unknown = [part for part in parts if part not in PARTS]
     if unknown:
-        raise ValueError(f"unknown describe parts {unknown}; choose from {', '.join(PARTS)}")
+        raise ConfigurationError(f"unknown describe parts {unknown}; choose from {', '.join(PARTS)}")
     for part in parts:
         missing = _missing_modules(part)
         if missing:
             extra = _REQUIREMENTS[part][1]
-            raise ValueError(
+            raise ConfigurationError(
                 f"the {part!r} describe part needs {', '.join(missing)}: pip install '{extra}', "
                 f"or leave {part!r} out of the parts"
             )
@@ -225,7 +226,7 @@ def _description(facts, text, faces, place):
 
 
 def _detailed(facts, text, faces, place, width, height, camera):
-    """More of the same facts, each with where it came from (``faces`` None: not looked for)."""
+    """More of the same facts, each with where it came from."""
     sentences = []
     if facts:
         if facts_part.has_camera(camera):
@@ -260,7 +261,7 @@ def _detailed(facts, text, faces, place, width, height, camera):
             f"Place (nearest town within {MAX_DISTANCE_KM} km of its GPS position, GeoNames): {where}"
             + (f" ({code})." if code else ".")
         )
-    if faces is not None:
+    if faces:  # none found is no fact to search by ("face" would match every image)
         sentences.append(f"Frontal faces found (OpenCV cascade): {len(faces)}.")
     if text:
         sentences.append("Text read in the image (OCR): " + " / ".join(text.splitlines()) + ".")

@@ -28,8 +28,7 @@ def get_describer(provider):
     if provider == "local":
         from . import local
 
-        installed = local.available_parts()
-        parts = settings.describe_parts or tuple(part for part in DEFAULT_DESCRIBE_PARTS if part in installed)
+        parts = local_parts()
         local.check_parts(parts)
         return LocalDescriber(parts)
     from .remote import OpenAIDescriber
@@ -43,6 +42,14 @@ def get_describer(provider):
             provider=provider,
         )
     )
+
+
+def local_parts():
+    """The local describer's parts: IMAGEPIPE_DESCRIBE_PARTS, else the default ones installed."""
+    from .local import available_parts
+
+    installed = available_parts()
+    return get_settings().describe_parts or tuple(part for part in DEFAULT_DESCRIBE_PARTS if part in installed)
 
 
 @functools.cache

@@ -184,3 +184,5 @@ def test_transient_failures_are_retried_and_permanent_ones_dead_lettered_once(
     letters = {(d.image_id, d.error_type) for d in DeadLetter.select()}
     assert letters == {(malformed.id, "ProviderAnswerInvalid"), (refused.id, "ProviderRefused")}
     assert "still not JSON, SECOND" in DeadLetter.get(DeadLetter.image_id == malformed.id).error
+    # and: the key is in no dead letter (message, error or traceback)
+    assert not [d for d in DeadLetter.select() if API_KEY in d.message + d.error + d.traceback]
