@@ -69,7 +69,7 @@ def main():
         paths = [photo_file(Path(folder) / "in", args.megapixels, seed=s) for s in range(args.images)]
         floor_s = floor(paths, Path(folder) / "floor")
         rows = [
-            ["floor: multiprocessing.Pool(2), Pillow work only", round(floor_s, 2), round(args.images / floor_s, 2), 1]
+            ["floor: multiprocessing.Pool(2), image work only", round(floor_s, 2), round(args.images / floor_s, 2), 1]
         ]
         runs = [(threads, True) for threads in args.threads] + [(t, False) for t in args.no_isolation_threads]
         for threads, isolate in runs:

@@ -46,6 +46,20 @@ def test_a_typo_in_an_actor_option_fails_at_declaration(redis_url):
         dramatiq.actor(lambda: None, actor_name="typo", rate_limit="10 per minute", broker=broker)
 
 
+def test_a_messages_own_limit_beats_its_actors_and_the_settings_beat_both(redis_url):
+    """``imagepipe describe --provider openai`` sends describe messages with the remote limit
+    while the workers' describe actor, configured local, has none."""
+    limiter = RateLimits(redis_url=redis_url, overrides={"overridden": "off"})
+    broker = RedisBroker(url=redis_url, middleware=[limiter])
+    free = dramatiq.actor(lambda: None, actor_name="free", broker=broker)
+    overridden = dramatiq.actor(lambda: None, actor_name="overridden", rate_limit="1/s", broker=broker)
+
+    assert limiter.limit_for(free, free.message()) is None
+    assert limiter.limit_for(free, free.message_with_options(rate_limit="10/m")) == (10, 60_000)
+    assert limiter.limit_for(free, free.message_with_options(rate_limit=None)) is None
+    assert limiter.limit_for(overridden, overridden.message_with_options(rate_limit="10/m")) is None
+
+
 def limited_broker(redis_url, limiter_url, starts, rate="3/s"):
     broker = RedisBroker(url=redis_url, middleware=[RateLimits(redis_url=limiter_url, jitter_ms=10)])
     broker.flush_all()
