@@ -63,7 +63,7 @@ def migrated_database(folder):
 
 @contextlib.contextmanager
 def web_server(port, log):
-    """``uvicorn web.app:app`` on ``port`` in its own session, up once /healthz answers."""
+    """``uvicorn web.app:app`` on ``port`` in its own session, up once /livez answers."""
     command = [sys.executable, "-m", "uvicorn", "web.app:app", "--port", str(port), "--log-level", "warning"]
     command += ["--no-access-log", "--timeout-graceful-shutdown", "3"]
     server = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=log, start_new_session=True)
@@ -71,7 +71,7 @@ def web_server(port, log):
         deadline = time.monotonic() + BOOT_TIMEOUT_S
         while True:
             with contextlib.suppress(OSError):
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as answer:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/livez", timeout=1) as answer:
                     if answer.status == 200:
                         break
             if server.poll() is not None or time.monotonic() > deadline:

@@ -149,7 +149,7 @@ def _wait_for(base):
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
-            if httpx.get(f"{base}/healthz").status_code == 200:
+            if httpx.get(f"{base}/livez").status_code == 200:
                 return
         except httpx.HTTPError:
             time.sleep(0.2)

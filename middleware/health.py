@@ -22,7 +22,7 @@ REDIS_TIMEOUT_S = 1.0
 
 class WorkerHealth(dramatiq.Middleware):
     """Each worker process writes a heartbeat every ``interval_s`` seconds: uptime, jobs active,
-    processed and failed (attempts that raised), its queues and broker id. A heartbeat that cannot be
+    processed and failed (attempts that raised), resident memory, its queues and broker id. A heartbeat that cannot be
     written is logged once and tried again next time; it never affects a job.
 
     Parameters:
@@ -90,6 +90,7 @@ class WorkerHealth(dramatiq.Middleware):
             "interval": self.interval_s,
             "queues": ",".join(self.queues),
             "broker_id": self.broker_id,
+            "rss_bytes": _rss_bytes(),
         }
         key = WORKER_KEY_PREFIX + self.name
         try:
@@ -104,6 +105,16 @@ class WorkerHealth(dramatiq.Middleware):
             self._failing = True
             return
         self._failing = False
+
+
+def _rss_bytes():
+    """This process's resident memory (its isolation children are processes of their own), or
+    -1 where /proc is not there."""
+    try:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return -1
 
 
 def read_workers(client, now=None):
@@ -127,6 +138,7 @@ def read_workers(client, now=None):
                 "failed": int(fields["failed"]),
                 "queues": fields["queues"].split(",") if fields["queues"] else [],
                 "broker_id": fields.get("broker_id", ""),
+                "rss_bytes": int(fields["rss_bytes"]) if fields.get("rss_bytes", "-1") != "-1" else None,
                 "age_s": age,
                 "stale": age > STALE_AFTER_INTERVALS * float(fields["interval"]),
             }

@@ -298,3 +298,14 @@ def openai_standin(_standin_server):
     _standin_server.reset()
     yield _standin_server
     _standin_server.reset()
+
+
+@pytest.fixture
+def silent_port():
+    """A port that accepts TCP connections and never answers: a service blackholed or hung."""
+    import socket
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(64)
+        yield listener.getsockname()[1]

@@ -49,7 +49,7 @@ def dynos(tmp_path, redis_url, database_url, storage):
     worker = start_worker(envs["worker"], cwd=folders["worker"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
     try:
-        wait_until(lambda: answers(client, "/healthz"), WEB_START_TIMEOUT_S, "the web process to answer")
+        wait_until(lambda: answers(client, "/livez"), WEB_START_TIMEOUT_S, "the web process to answer")
         yield client, envs, folders
     finally:
         client.close()

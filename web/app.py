@@ -10,17 +10,16 @@ import redis
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.responses import HTMLResponse, JSONResponse
+from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
 from imagepipe.graph import PIPELINE
 from imagepipe.settings import get_settings
 from imagepipe.storage import bind_storage, open_storage
-from models import bind_database, database
+from models import bind_database
 
-from . import dead_letters, direct_uploads, events, images, media, search
+from . import dead_letters, direct_uploads, events, health, images, media, operations, search
 from .auth import TokenAuth
-from .db import in_database
 from .responses import error_response, http_error
 
 logger = logging.getLogger(__name__)
@@ -34,15 +33,6 @@ def _page():
     """The page, with the pipeline's actors (imagepipe.graph) written in for its progress bars."""
     steps = html.escape(json.dumps([step.actor for step in PIPELINE]))
     return resources.files(__package__).joinpath("page.html").read_text(encoding="utf-8").replace("__STEPS__", steps)
-
-
-async def healthz(request):
-    try:
-        await in_database(database.execute_sql, "SELECT 1")
-    except Exception as exc:  # any failure means "not healthy", and says why
-        logger.warning("health check failed: %s", exc)
-        return JSONResponse({"status": "unavailable", "database": str(exc)}, status_code=503)
-    return JSONResponse({"status": "ok"})
 
 
 async def server_error(request, exc):
@@ -73,13 +63,14 @@ def create_app(settings=None, *, bind=True):
 
     routes = [
         Route("/", page, methods=["GET"]),
-        Route("/healthz", healthz, methods=["GET"]),
+        *health.routes,
         *images.routes,
         *direct_uploads.routes,
         *events.routes,
         *dead_letters.routes,
         *media.routes,
         *search.routes,
+        *operations.routes,
     ]
     return Starlette(
         routes=routes,

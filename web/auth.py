@@ -8,7 +8,7 @@ from .responses import error_response
 
 #: Open without a token: the load balancer's probe, the page (whose API calls carry it), and
 #: the local stand-in for a presigned upload form (its unguessable key is its credential).
-PUBLIC_PATHS = frozenset({"/healthz", "/", LOCAL_FORM_PATH})
+PUBLIC_PATHS = frozenset({"/livez", "/readyz", "/healthz", "/", LOCAL_FORM_PATH})
 
 
 class TokenAuth:

@@ -21,6 +21,7 @@ from . import (
     health,
     migrate,
     process,
+    queues,
     search,
     similar,
     status,
@@ -51,6 +52,7 @@ COMMANDS = (
     delete,
     dead_letters,
     health,
+    queues,
     sweep,
     demo,
 )

@@ -19,12 +19,12 @@ def add_arguments(parser):
 
 def checks(settings):
     """``(what, problem or None)`` for each service, in the order a deployment needs them."""
-    yield "database", _attempt(lambda: _database(settings))
-    yield "redis", _attempt(lambda: _redis(settings.redis_url))  # events, rate limits, heartbeats
+    yield "database", problem_of(lambda: _database(settings))
+    yield "redis", problem_of(lambda: _redis(settings.redis_url))  # events, rate limits, heartbeats
     if settings.broker_url != settings.redis_url:
-        yield "broker", _attempt(lambda: _broker(settings.broker_url))
-    yield "storage", _attempt(lambda: get_storage().check())
-    yield "describer", _attempt(lambda: _describer(settings))
+        yield "broker", problem_of(lambda: ping_broker(settings.broker_url))
+    yield "storage", problem_of(lambda: get_storage().check())
+    yield "describer", problem_of(lambda: _describer(settings))
 
 
 def run(args, settings):
@@ -36,7 +36,7 @@ def run(args, settings):
     return 1 if failed else 0
 
 
-def _attempt(check):
+def problem_of(check):
     try:
         check()
     except Exception as exc:  # the one-line diagnosis is the point: never a traceback
@@ -50,7 +50,7 @@ def _database(settings):
         database.execute_sql("SELECT 1")
 
 
-def _broker(url):
+def ping_broker(url):
     if not url.startswith(("amqp://", "amqps://")):
         return _redis(url)
     import pika

@@ -4,7 +4,6 @@ import logging
 import os
 import re
 import signal
-import socket
 import time
 
 import dramatiq
@@ -236,15 +235,6 @@ def test_the_stream_is_capped_at_about_maxlen(redis_client, redis_url):
 
 
 # --- Redis unreachable: jobs go on, each write is bounded, the failure is logged once ---
-
-
-@pytest.fixture
-def silent_port():
-    """A port that accepts TCP connections and never answers: Redis blackholed or hung."""
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(64)
-        yield listener.getsockname()[1]
 
 
 def timed(call):

@@ -49,6 +49,7 @@ def test_live_workers_report_their_counts_and_killed_ones_turn_stale(redis_clien
     assert alive.returncode == 0
     assert len(workers) == 2 and not any(w["stale"] for w in workers)
     assert sum(w["processed"] for w in workers) == len(PIPELINE.names)  # the image's steps
+    assert all(20_000_000 < w["rss_bytes"] < 2_000_000_000 for w in workers)  # a worker process's memory
     assert all("images" in w["queues"] for w in workers)
     assert dead.returncode == 1
     assert all(json.loads(line)["stale"] for line in dead.stdout.splitlines())

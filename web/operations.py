@@ -1,0 +1,43 @@
+"""``/api/queues`` and ``/api/workers``: the queue and worker figures of ``imagepipe queues``, as JSON.
+
+The figures are computed by imagepipe.queues; the README's "Queues and workers" has the schema.
+Its Redis and database calls block, so they run in Starlette's thread pool.
+"""
+
+import functools
+
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from imagepipe.queues import broker_kind, connect, read_queues, read_worker_list
+
+from .db import in_database
+
+
+async def queues(request):
+    settings = request.app.state.settings
+    return JSONResponse(await in_database(read_queues, settings, **_clients(settings)))
+
+
+async def workers(request):
+    settings = request.app.state.settings
+    return JSONResponse(await run_in_threadpool(read_worker_list, settings, **_clients(settings)))
+
+
+def _clients(settings):
+    broker = _client(settings.broker_url) if broker_kind(settings) == "redis" else None
+    return {"broker_client": broker, "health_client": _client(settings.redis_url)}
+
+
+@functools.cache
+def _client(url):
+    """One client (and connection pool, shared by the pool's threads) per URL for the process:
+    a poll every few seconds then opens no connection."""
+    return connect(url)
+
+
+routes = [
+    Route("/api/queues", queues, methods=["GET"]),
+    Route("/api/workers", workers, methods=["GET"]),
+]
