@@ -57,6 +57,7 @@ def build_middleware(settings):
         timeout_ms=settings.events_timeout_ms,
         progress_interval_ms=settings.progress_interval_ms,
     )
+    steps = StepTracking(events=events, max_deliveries=settings.max_deliveries)
     shutdown_timeouts = ShutdownTimeouts(
         default_timeout_ms=round(settings.shutdown_timeout_s * 1000),
         on_interrupt=functools.partial(events.publish, "job-interrupted"),
@@ -75,10 +76,14 @@ def build_middleware(settings):
         ShutdownNotifications(),
         Callbacks(),
         Pipelines(),
-        RateLimits(redis_url=settings.redis_url, overrides=settings.rate_limits, on_throttle=events.throttled),
+        RateLimits(
+            redis_url=settings.redis_url,
+            overrides=settings.rate_limits,
+            on_throttle=functools.partial(_throttled, (events.throttled, steps.waiting)),
+        ),
         shutdown_timeouts,
         DeadLetters(events=events),
-        StepTracking(events=events, max_deliveries=settings.max_deliveries),
+        steps,
         events,
         PipelineRetries(max_retries=settings.max_retries, backoff=settings.retry_backoff_ms),
         shutdown_timeouts.running,
@@ -94,6 +99,12 @@ def build_middleware(settings):
         # multiprocess directory, and after_* hooks run bottom to top.
         middleware[2:2] = [ImageMetrics(), Prometheus()]
     return middleware
+
+
+def _throttled(observers, message, delay_ms):
+    """A message put back for ``delay_ms``: its event, and its step's wait (for the sweeper)."""
+    for observer in observers:
+        observer(message, delay_ms)
 
 
 def build_broker(settings):

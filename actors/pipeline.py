@@ -27,19 +27,29 @@ import dramatiq
 
 from imagepipe import imaging
 from imagepipe.description.providers import REMOTE_BUDGET, get_describer, get_text_embedder, remote_rate_limit
-from imagepipe.errors import ImageNotFound, PermanentError, ShapeUnsupported
+from imagepipe.errors import ImageNotFound, PermanentError, ShapeUnsupported, Throttled
 from imagepipe.graph import PIPELINE, VARIANTS
 from imagepipe.isolation import run_isolated
 from imagepipe.progress import progress
 from imagepipe.settings import get_settings
 from imagepipe.storage import IMMUTABLE, content_type, get_storage, variant_key, variant_prefix
-from models import Description, Image, save_description, save_embedding, save_metadata, save_variants, was_deleted
+from models import (
+    Description,
+    Image,
+    epoch_s,
+    save_description,
+    save_embedding,
+    save_metadata,
+    save_variants,
+    was_deleted,
+)
 
 logger = logging.getLogger(__name__)
 #: Failures that are the input's fault (corrupt, unsupported, too big), as Dramatiq's
 #: ``throws``: its worker logs them at INFO without a traceback, and DeadLetters logs the one
-#: WARNING line with the reason. The traceback is in the dead letter all the same.
-EXPECTED_FAILURES = (PermanentError,)
+#: WARNING line with the reason. The traceback is in the dead letter all the same. A throttled
+#: message (an API's 429) is no failure at all: RateLimits logs it and puts it back.
+EXPECTED_FAILURES = (PermanentError, Throttled)
 
 
 def step_actor(name, **options):
@@ -171,13 +181,16 @@ def embed(image_id):
 
 
 @step_actor("describe", rate_limit_key=REMOTE_BUDGET, rate_limit=remote_rate_limit())
-def describe(image_id, provider=None, redo=False):
+def describe(image_id, provider=None, redo_before=None):
     """Write the image's words for search, with ``provider`` (the configured describer by
-    default). A redelivery does not pay twice: words by the same provider are kept unless
-    ``redo``. With a text embedder, the searchable text's vector is stored beside them."""
+    default), and with a text embedder the searchable text's vector beside them.
+
+    A redelivery or a retry does not pay twice: words by the same provider are kept unless
+    they were written before ``redo_before`` (epoch seconds: ``imagepipe describe`` redoing
+    them), so a retry after the words were saved (the embedder failed) only embeds."""
     describer = get_describer(provider or get_settings().describer)
     words = Description.get_or_none(Description.image == image_id, Description.provider == describer.provider)
-    if words is None or redo:
+    if words is None or (redo_before is not None and epoch_s(words.described_at) < redo_before):
         with _source(image_id) as (_, path):
             words = describer.describe_file(path, _isolated)
         progress(70, f"described by {words.provider}")

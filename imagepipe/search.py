@@ -1,13 +1,17 @@
 """Search the images by what they show: full-text over their words, merged with the nearest
 texts by meaning when a text embedder is configured. The CLI's and the web's one engine."""
 
+import logging
 from dataclasses import dataclass
 
 from imagepipe import imaging
 from imagepipe.description.providers import get_text_embedder
+from imagepipe.errors import ProviderError, first_line
 from models import Description, Image
 from models.search import search_descriptions
 from models.vectors import nearest_vectors, similar_images
+
+logger = logging.getLogger(__name__)
 
 #: Reciprocal rank fusion's constant (Cormack et al. 2009): a hit's share is 1 / (K + rank),
 #: so the first places of either ranking count most and neither's scale matters.
@@ -31,8 +35,12 @@ def search(query, k=20):
     rankings = {"text": search_descriptions(query, candidates)}
     embedder = get_text_embedder()
     if embedder is not None and query.strip():
-        (vector,) = embedder.embed_texts([query])
-        rankings["meaning"] = nearest_vectors(embedder.name, vector, candidates)
+        try:
+            (vector,) = embedder.embed_texts([query])
+        except ProviderError as error:  # the API throttled, timed out...: the words still answer
+            logger.warning("Searching by text only: the query could not be embedded: %s", first_line(error))
+        else:
+            rankings["meaning"] = nearest_vectors(embedder.name, vector, candidates)
     if len(rankings) == 1:
         return [Hit(image_id, score, "text") for image_id, score in rankings["text"][:k]]
     return fuse(rankings, k)

@@ -8,6 +8,7 @@ import sentry_sdk
 from sentry_sdk.integrations.dramatiq import DramatiqIntegration
 
 from imagepipe.errors import Throttled
+from imagepipe.redaction import without_url_credentials
 
 #: What replaces a path under MEDIA_ROOT, a local copy of a stored source, or an object's
 #: ``s3://`` location: the image_id tag says which image it was.
@@ -15,9 +16,6 @@ MEDIA_PATH = "[media path]"
 #: What replaces the user name and password of a URL.
 FILTERED = "[Filtered]"
 
-#: ``scheme://user:password@`` up to the last ``@`` before the host, so a password that
-#: contains an unescaped ``@`` is redacted whole.
-_URL_CREDENTIALS = re.compile(r"\b([a-z][a-z0-9+.-]*://)[^\s/?#'\"]*@", re.IGNORECASE)
 #: A home directory and the user name in it; the rest of the path (site-packages, the app's
 #: own modules) stays, because stack frames are useless without it.
 _HOME = re.compile(r"(?<![\w.~-])(?:/home/[^/\s'\"]+|/Users/[^/\s'\"]+|/root)(?=[/\s'\"]|$)")
@@ -82,7 +80,7 @@ def _scrub_text(text, *, media, secrets=()):
         text = text.replace(secret, FILTERED)
     text = media.sub(lambda match: f"{match[1] or ''}{MEDIA_PATH}", text)
     text = _HOME.sub("~", text)
-    return _URL_CREDENTIALS.sub(rf"\1{FILTERED}@", text)
+    return without_url_credentials(text, FILTERED)
 
 
 def _walk(value, scrub_text):

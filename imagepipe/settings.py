@@ -33,10 +33,11 @@ DEFAULT_EMBEDDER = "local"
 #: OpenAI-compatible API (OPENAI_API_KEY, OPENAI_BASE_URL).
 DESCRIBERS = ("local", "openai")
 DEFAULT_DESCRIBER = "local"
-#: The local describer's parts when IMAGEPIPE_DESCRIBE_PARTS is not set, those installed of
-#: them: together under 0.3x the CPU of make_variants per 12 MP image (bench/describe.py). OCR
-#: ("ocr") costs 4.5x make_variants, more than tripling a pipeline's CPU, so it is asked for.
+#: What the local describer can run (imagepipe.description.local).
 DESCRIBE_PARTS = ("facts", "places", "faces", "ocr")
+#: Its parts when IMAGEPIPE_DESCRIBE_PARTS is not set, those installed of them: together
+#: 0.34-0.41x the CPU of make_variants per 12 MP image (bench/describe.py). OCR costs 4.5x
+#: make_variants, more than tripling a pipeline's CPU, so it is asked for.
 DEFAULT_DESCRIBE_PARTS = ("facts", "places", "faces")
 DEFAULT_DESCRIBE_MODEL = "gpt-4o-mini"
 #: The remote describer's budget, shared by every worker (the original system's 10 a minute:

@@ -9,6 +9,7 @@ import dramatiq
 import redis
 from dramatiq.logging import get_logger
 
+from imagepipe.errors import Throttled
 from imagepipe.settings import DEFAULT_HEARTBEAT_INTERVAL_S
 
 #: A sorted set of worker names scored by their last heartbeat (unix seconds).
@@ -70,7 +71,7 @@ class WorkerHealth(dramatiq.Middleware):
         with self._counters:
             self.active -= 1
             self.processed += 1
-            self.failed += exception is not None
+            self.failed += exception is not None and not isinstance(exception, Throttled)  # it waits, not fails
 
     def _beat(self):
         while True:

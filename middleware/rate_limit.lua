@@ -1,7 +1,7 @@
 -- Reserve the next start slot under "at most LIMIT starts in any window of PERIOD ms".
 --
 -- KEYS[1]  the limit's sorted set of reserved start times (score: Redis time in ms)
--- KEYS[2]  the limit's hold: no slot before this Redis time in ms (set by hold.lua when the
+-- KEYS[2]  the limit's hold: no slot before this Redis time in ms (set by rate_hold.lua when the
 --          API behind the limit answered "too many requests, retry after ..."), if present
 -- ARGV[1]  LIMIT, how many starts one window allows
 -- ARGV[2]  PERIOD, the window in milliseconds (the caller adds its small safety guard)

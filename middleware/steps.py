@@ -14,6 +14,7 @@ from models import (
     fail_step,
     finish_step,
     give_back_attempt,
+    postpone_step,
     record_step_error,
     start_step,
     unended_attempts,
@@ -90,6 +91,10 @@ class StepTracking(dramatiq.Middleware):
         self.graph = graph
         self.events = events
         self.max_deliveries = max_deliveries
+        self._broker = None
+
+    def before_worker_boot(self, broker, worker):
+        self._broker = broker  # for waiting(), which RateLimits calls with the message only
 
     def before_process_message(self, broker, message):
         step = self._step(broker, message)
@@ -163,6 +168,18 @@ class StepTracking(dramatiq.Middleware):
             database.close()  # broken by a database restart: the next message needs a new one
             if exception is None:
                 enqueue_again(broker, message, delay=RECORD_RETRY_DELAY_MS)
+
+    def waiting(self, message, delay_ms):
+        """``RateLimits(on_throttle=...)``: the message comes back in ``delay_ms`` (its slot, or
+        its API's Retry-After), which may be longer than the sweeper's deadline; its step shows
+        that as its last activity."""
+        step = self._step(broker, message) if (broker := self._broker) else None
+        if not step:
+            return
+        try:
+            postpone_step(message.args[0], step, delay_ms)
+        except peewee.PeeweeException as error:  # the sweeper may send it again: harmless, idempotent
+            self.logger.warning("Could not record the wait of %s of image %s: %s", step, message.args[0], error)
 
     def _send_ready(self, broker, image_id, ready):
         """Send the steps that this one made ready: finish_step reports each exactly once."""

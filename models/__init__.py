@@ -3,11 +3,12 @@
 from .database import bind_database, database
 from .dead_letter import DeadLetter, purge_dead_letters
 from .description import Description, save_description
-from .image import DeletedImage, Image, Step
+from .image import DeletedImage, Image, Step, epoch_s
 from .lifecycle import (
     fail_step,
     finish_step,
     give_back_attempt,
+    postpone_step,
     record_step_error,
     register_image,
     reopen_step,
@@ -41,6 +42,7 @@ __all__ = [
     "forget_events",
     "finish_step",
     "give_back_attempt",
+    "postpone_step",
     "issue_upload",
     "purge_dead_letters",
     "record_step_error",
@@ -58,6 +60,7 @@ __all__ = [
     "waiting_after",
     "was_deleted",
     "database",
+    "epoch_s",
     "migrate_schema",
     "pending_events",
 ]

@@ -8,7 +8,8 @@ from .image import BaseModel, Image, utcnow
 
 
 class Description(BaseModel):
-    """The words one describer wrote about an image, with who wrote them and what it cost.
+    """An image's words, one row per image: whichever describer wrote them last (``provider``,
+    ``model``), when, and what it cost.
 
     ``searchable_text``, ``tags``, ``ocr_text`` and ``place_name`` are what search indexes
     (models.search): SQLite's FTS5 or PostgreSQL's tsvector.

@@ -11,6 +11,11 @@ def utcnow():
     return datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
 
 
+def epoch_s(naive_utc):
+    """Unix seconds of a naive UTC datetime as the models store them."""
+    return naive_utc.replace(tzinfo=datetime.UTC).timestamp()
+
+
 class BaseModel(peewee.Model):
     class Meta:
         database = database

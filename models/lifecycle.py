@@ -5,6 +5,7 @@ delivered twice) exactly one of them moves the image to ``completed`` or ``faile
 that it did from the row count.
 """
 
+import datetime
 from typing import NamedTuple
 
 from imagepipe.graph import PIPELINE
@@ -138,6 +139,15 @@ def give_back_attempt(image_id, name):
     ).execute()
 
 
+def postpone_step(image_id, name, delay_ms):
+    """A step whose message comes back in ``delay_ms`` (a rate limit's slot, an API's
+    Retry-After) shows that as its last activity, so the sweeper does not take it for lost."""
+    until = utcnow() + datetime.timedelta(milliseconds=delay_ms)
+    Step.update(started_at=until).where(
+        Step.image == image_id, Step.name == name, Step.status.in_([Step.QUEUED, Step.PROCESSING])
+    ).execute()
+
+
 def record_step_error(image_id, name, error):
     """Keep the last error of a step that will be retried."""
     Step.update(error=error, unended=0).where(Step.image == image_id, Step.name == name).execute()
@@ -189,11 +199,15 @@ def requeue_step(image_id, name):
     return bool(requeued)
 
 
-def reopen_step(image_id, name):
+def reopen_step(image_id, name, graph=PIPELINE):
     """Queue step ``name`` of an image again, to redo or back-fill it (``imagepipe describe``):
     its row is made when the image is older than the step, else set back to ``queued``. False
-    for an unknown or failed image (nothing of it is worth redoing)."""
+    when that cannot be done now: the image is unknown or failed, a step it waits for is not
+    done (ingest has not checked the file yet), or it is running (its redo would be lost)."""
     if not Image.select().where(Image.id == image_id, Image.status != Image.FAILED).exists():
+        return False
+    status = dict(Step.select(Step.name, Step.status).where(Step.image == image_id).tuples())
+    if any(status.get(before) != Step.DONE for before in graph[name].after) or status.get(name) == Step.PROCESSING:
         return False
     reopened = {Step.status: Step.QUEUED, Step.error: None, Step.finished_at: None, Step.unended: 0}
     Step.insert(image=image_id, name=name).on_conflict(

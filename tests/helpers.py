@@ -1,7 +1,6 @@
 """Small helpers the tests share."""
 
 import contextlib
-import datetime
 import os
 import subprocess
 import sys
@@ -11,6 +10,7 @@ from pathlib import Path
 from imagepipe.cli.process import wait_for
 from imagepipe.worker_process import start_worker
 from models import Image, Step, register_image
+from models import epoch_s as epoch  # noqa: F401 - the tests' name for it
 
 PIPELINE_TIMEOUT_S = 90
 
@@ -96,11 +96,6 @@ def answers(client, path):
         return client.get(path).status_code == 200
     except httpx.HTTPError:
         return False
-
-
-def epoch(naive_utc):
-    """Unix seconds of a naive UTC datetime as the models store them."""
-    return naive_utc.replace(tzinfo=datetime.UTC).timestamp()
 
 
 def all_ended(image_ids):

@@ -5,6 +5,7 @@ import time
 
 from imagepipe.durable_events import DurableEvents
 from imagepipe.event_stream import decode, encode
+from imagepipe.graph import PIPELINE
 from imagepipe.redis_server import free_port
 from models import PendingEvent, fail_step, finish_step, pending_events, register_image, start_step
 
@@ -21,7 +22,7 @@ def _publisher(url):
 
 def _complete(image_id, event):
     """Every step of the image done; the outbox row of the last finish."""
-    for name in ("ingest", "variants", "metadata", "embed"):
+    for name in PIPELINE.names:
         start_step(image_id, name)
         finished = finish_step(image_id, name, event=event)
     return finished.event

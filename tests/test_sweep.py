@@ -160,3 +160,21 @@ def test_dry_run_lists_but_sends_and_changes_nothing(broker):
 def test_stuck_steps_on_postgresql(database_url):
     image = lost("ingest")
     assert names(stuck_steps(utcnow(), DEADLINE_S)) == [(image.id, "ingest")]
+
+
+def test_a_step_whose_message_waits_for_its_rate_limit_is_not_stuck(database_url):
+    from models import postpone_step
+
+    # given: an old image whose describe step has waited for its slot for an hour already
+    image = register_image("tests/waits.jpg")
+    age(image)
+    start_step(image.id, "ingest")
+    finish_step(image.id, "ingest")
+    Step.update(finished_at=utcnow() - LONG_AGO).where(Step.image == image.id).execute()
+    assert (image.id, "describe") in names(stuck_steps(utcnow(), DEADLINE_S))
+    # when: the limiter puts its message back for 20 minutes more (a long backlog at 10/m)
+    postpone_step(image.id, "describe", 20 * 60 * 1000)
+    # then: it is not stuck until 20 minutes past its slot
+    assert (image.id, "describe") not in names(stuck_steps(utcnow(), DEADLINE_S))
+    later = utcnow() + datetime.timedelta(minutes=31)
+    assert (image.id, "describe") in names(stuck_steps(later, DEADLINE_S))

@@ -13,7 +13,6 @@ the routes need), and each gets ``CHECK_TIMEOUT_S`` before it counts as failed.
 
 import contextlib
 import logging
-import re
 from urllib.parse import unquote, urlsplit
 
 import anyio
@@ -23,6 +22,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from imagepipe.cli.check import ping_broker, problem_of
+from imagepipe.redaction import without_url_credentials
 from middleware.health import REDIS_TIMEOUT_S, STALE_AFTER_INTERVALS, read_workers
 from models import database
 
@@ -36,7 +36,6 @@ CHECK_TIMEOUT_S = 2.5
 #: up, and further probes of that service wait (and time out) instead of taking more threads.
 THREADS_PER_CHECK = 2
 #: ``scheme://user:password@``: the password of any URL that an error message quotes.
-_URL_PASSWORD = re.compile(r"(://[^/\s:@]*:)[^@\s/]+@")
 _NO_STORE = {"Cache-Control": "no-store"}
 
 
@@ -112,7 +111,7 @@ def _masked(text, urls):
         password = urlsplit(url).password
         for form in {password, unquote(password)} if password else ():
             text = text.replace(form, "***")
-    return _URL_PASSWORD.sub(r"\1***@", text)
+    return without_url_credentials(text, "***")
 
 
 routes = [

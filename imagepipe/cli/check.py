@@ -6,6 +6,7 @@ import redis
 
 from imagepipe.description.providers import get_describer, local_parts
 from imagepipe.errors import ConfigurationError, first_line
+from imagepipe.redaction import without_url_credentials
 from imagepipe.storage import get_storage
 from models import bind_database, database
 
@@ -69,7 +70,8 @@ def describer_summary(settings):
     """Who writes the words: the local parts, or the remote model and where it is."""
     if settings.describer == "local":
         return "local: " + ", ".join(local_parts())
-    return f"{settings.describer}: {settings.describe_model} at {settings.openai_base_url or 'api.openai.com'}"
+    where = without_url_credentials(settings.openai_base_url) if settings.openai_base_url else "OpenAI's API"
+    return f"{settings.describer}: {settings.describe_model} at {where}"
 
 
 def _describer(settings):

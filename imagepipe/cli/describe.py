@@ -48,14 +48,14 @@ def send(image_ids, provider, redo):
 
     actor = broker.get_actor("describe")
     options = {} if provider is None else {"rate_limit": remote_rate_limit(provider)}
-    kwargs = {"provider": provider, "redo": redo}
+    kwargs = {"provider": provider, "redo_before": time.time() if redo else None}
     sent = []
     for image_id in image_ids:
         if reopen_step(image_id, STEP):
             actor.send_with_options(args=(image_id,), kwargs=kwargs, **options)
             sent.append(image_id)
         else:
-            print(f"image {image_id}: unknown or failed, not described", file=sys.stderr)
+            print(f"image {image_id}: unknown, failed, not checked yet or being described: skipped", file=sys.stderr)
     return sent
 
 

@@ -2,6 +2,7 @@
 
 import functools
 
+from imagepipe.errors import ConfigurationError
 from imagepipe.settings import DEFAULT_DESCRIBE_PARTS, get_settings
 
 #: The rate limiter's budget that every remote call shares (imagepipe describe, the describe
@@ -15,9 +16,11 @@ def is_remote(provider):
 
 def remote_rate_limit(provider=None):
     """The describe actor's ``rate_limit`` for ``provider`` (the configured one by default):
-    the remote budget, or None (local describing is not limited)."""
+    the remote budget when it calls an API (a remote describer, or a text embedder), else None
+    (local describing is not limited)."""
     settings = get_settings()
-    return settings.describe_rate_limit if is_remote(provider or settings.describer) else None
+    calls_api = is_remote(provider or settings.describer) or bool(settings.text_embedder)
+    return settings.describe_rate_limit if calls_api else None
 
 
 @functools.cache
@@ -31,10 +34,9 @@ def get_describer(provider):
         parts = local_parts()
         local.check_parts(parts)
         return LocalDescriber(parts)
-    from .remote import OpenAIDescriber
-
+    remote = _remote_module(f"IMAGEPIPE_DESCRIBER={provider}")
     return RemoteDescriber(
-        OpenAIDescriber(
+        remote.OpenAIDescriber(
             api_key=settings.openai_api_key or None,
             base_url=settings.openai_base_url or None,
             model=settings.describe_model,
@@ -59,14 +61,21 @@ def get_text_embedder():
     settings = get_settings()
     if not settings.text_embedder:
         return None
-    from .remote import OpenAITextEmbedder
-
-    return OpenAITextEmbedder(
+    return _remote_module(f"IMAGEPIPE_TEXT_EMBEDDER={settings.text_embedder}").OpenAITextEmbedder(
         api_key=settings.openai_api_key or None,
         base_url=settings.openai_base_url or None,
         model=settings.text_embed_model,
         timeout_s=settings.describe_timeout_s,
     )
+
+
+def _remote_module(setting):
+    """imagepipe.description.remote, or ConfigurationError when its ``openai`` package is missing."""
+    try:
+        from . import remote
+    except ImportError as error:
+        raise ConfigurationError(f"{setting} needs {error.name}: pip install 'imagepipe[openai]'") from None
+    return remote
 
 
 class LocalDescriber:

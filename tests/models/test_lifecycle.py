@@ -122,3 +122,29 @@ def test_a_crash_between_done_and_completed_leaves_the_step_to_run_again(databas
 
     assert Step.get(Step.image == image.id, Step.name == "variants").status == Step.PROCESSING
     assert finish_step(image.id, "variants").completed is True
+
+
+@with_postgres
+def test_a_throttled_attempt_is_given_back_and_a_step_reopens_only_when_it_can_run(database_url):
+    from models import give_back_attempt, reopen_step
+
+    image = register_image("a.jpg")
+    # describe waits for ingest: it cannot be redone before the file was checked
+    assert reopen_step(image.id, "describe") is False
+    start_step(image.id, "ingest")
+    finish_step(image.id, "ingest")
+    start_step(image.id, "describe")
+    assert reopen_step(image.id, "describe") is False  # running: a redo now would be lost
+    # an API's 429: the attempt is given back, the step queued as before it
+    give_back_attempt(image.id, "describe")
+    describe = Step.get(Step.image == image.id, Step.name == "describe")
+    assert (describe.status, describe.attempts, describe.unended) == (Step.QUEUED, 0, 0)
+    start_step(image.id, "describe")
+    finish_step(image.id, "describe")
+    assert reopen_step(image.id, "describe") is True
+    assert Step.get(Step.image == image.id, Step.name == "describe").status == Step.QUEUED
+    # an image older than the step gets its row
+    Step.delete().where(Step.image == image.id, Step.name == "describe").execute()
+    assert reopen_step(image.id, "describe") is True
+    fail_step(image.id, "variants", "corrupt")
+    assert reopen_step(image.id, "describe") is False and reopen_step(12345, "describe") is False
