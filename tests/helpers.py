@@ -88,6 +88,16 @@ def wait_until(condition, timeout_s, what):
         time.sleep(0.05)
 
 
+def wait_for_dead_letter(image_id, timeout_s=10):
+    """Wait for the image's dead letter: DeadLetters stores it just after StepTracking failed
+    the image, so an image seen ``failed`` may not have it yet."""
+    from models import DeadLetter
+
+    wait_until(
+        lambda: DeadLetter.select().where(DeadLetter.image_id == image_id).exists(), timeout_s, "the dead letter"
+    )
+
+
 def answers(client, path):
     """Whether a server that may still be starting answers ``GET path`` with 200."""
     import httpx

@@ -12,7 +12,14 @@ from imagepipe.samples import make_photo, save_jpeg
 from middleware import EventPublisher
 from models import Description, Embedding, Image, Metadata, Step, Variant
 from tests.conftest import with_postgres
-from tests.helpers import finish, join_pipeline, stored_bytes, submit, unfinished_steps, wait_until
+from tests.helpers import (
+    finish,
+    join_pipeline,
+    stored_bytes,
+    submit,
+    unfinished_steps,
+    wait_for_dead_letter,
+)
 
 
 def photo(tmp_path, name="photo.jpg", size=(2400, 1600), **options):
@@ -191,8 +198,7 @@ def test_a_hung_decoder_fails_its_image_and_the_next_one_completes(worker, stora
     assert "decoding/encoding took longer than 2 s" in image.error
     metadata = Step.get(Step.image == hung, Step.name == "metadata")
     assert (metadata.status, metadata.attempts) == ("failed", 1)
-    # (DeadLetters stores the message just after StepTracking failed the image)
-    wait_until(lambda: DeadLetter.select().where(DeadLetter.image_id == hung).exists(), 10, "the dead letter")
+    wait_for_dead_letter(hung)
     letters = list(DeadLetter.select().where(DeadLetter.image_id == hung))
     assert [(d.actor, d.error_type) for d in letters] == [("extract_metadata", "ImageWorkTimedOut")]
 

@@ -23,6 +23,7 @@ from tests.helpers import (
     queued_messages,
     start_test_worker,
     submit,
+    wait_for_dead_letter,
     wait_until,
 )
 
@@ -268,6 +269,7 @@ def test_the_pipeline_dead_letters_a_bad_file_and_replays_it_once_fixed(worker_e
     try:
         image_id = submit(storage, corpus / "bad" / "truncated_Canon_40D.jpg", name="fixed-later.jpg")
         assert finish([image_id])[image_id].status == "failed"
+        wait_for_dead_letter(image_id)
         (dead,) = DeadLetter.select().where(DeadLetter.image_id == image_id)
         assert (dead.actor, dead.error_type, dead.attempts) == ("ingest", "TruncatedImage", 1)
 

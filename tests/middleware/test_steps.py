@@ -7,7 +7,7 @@ import peewee
 import middleware.steps
 from imagepipe.samples import make_photo, save_jpeg
 from models import DeadLetter, Image, Step, register_image, start_step
-from tests.helpers import finish, submit
+from tests.helpers import finish, submit, wait_for_dead_letter
 
 
 def test_steps_of_a_failed_image_are_not_started(database_url):
@@ -33,6 +33,7 @@ def test_a_message_that_expires_before_it_runs_fails_its_image_and_is_kept(worke
     image = finish([late.id])[late.id]
 
     assert (image.status, image.error) == ("failed", middleware.steps.SKIPPED_REASON)
+    wait_for_dead_letter(late.id)
     assert DeadLetter.get(DeadLetter.image_id == late.id).error_type == "MessageExpired"
 
 
