@@ -119,21 +119,7 @@ def _scored(query, found, k):
         raise ValueError(f"the vectors of one model must all be {dims} float32s long")
     # One buffer rather than a vector per row: at 100k rows, stacking them costs more than the search.
     matrix = np.frombuffer(b"".join(row[2] for row in found), dtype="<f4").reshape(len(found), dims)
-    # Row sums rather than a matrix product: BLAS's result depends on each row's alignment in
-    # memory, so equal rows could score a last bit apart and lose their order by id.
-    norms = np.sqrt(np.square(matrix).sum(axis=1))
-    length = np.linalg.norm(query)
-    with np.errstate(invalid="ignore", over="ignore"):
-        scores = (matrix * (query / length if length > 0 else query)).sum(axis=1) / np.where(norms > 0, norms, 1)
-    candidates = np.flatnonzero(np.isfinite(scores))
-    if k < len(candidates):
-        # Every row as good as the k-th, not only the k that argpartition picks among equals:
-        # duplicates (one photo uploaded twice) tie exactly, and the lowest ids must win, as in
-        # pgvector's ORDER BY.
-        kth = np.partition(-scores[candidates], k - 1)[k - 1]
-        candidates = candidates[-scores[candidates] <= kth]
-    best = candidates[np.lexsort((candidates, -scores[candidates]))][:k]
-    return [(found[index][0], float(scores[index])) for index in best]
+    return [(found[index][0], score) for index, score in imaging.cosine_top_k(query, matrix, k)]
 
 
 def uses_pgvector(db):

@@ -86,16 +86,26 @@ def from_bytes(data, dims):
 def cosine_top_k(query, matrix, k):
     """The ``k`` rows of ``matrix`` most similar to ``query``, as [(row index, cosine)], best first.
 
-    Ties keep row order. Rows (or a query) of all zeros score 0.
+    Ties keep row order, also among rows as good as the k-th (duplicates, one photo uploaded
+    twice, tie exactly). Rows (or a query) of all zeros score 0; a row holding a NaN or an
+    infinity is left out.
     """
-    matrix = np.asarray(matrix, dtype=np.float32).reshape(-1, np.asarray(query).size)
+    query = np.asarray(query, dtype=np.float32).ravel()
+    matrix = np.asarray(matrix, dtype=np.float32).reshape(-1, query.size)
     if k <= 0 or not len(matrix):
         return []
-    norms = np.linalg.norm(matrix, axis=1)
-    scores = matrix @ _unit(np.asarray(query, dtype=np.float32)) / np.where(norms > 0, norms, 1)
-    candidates = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
-    ordered = candidates[np.lexsort((candidates, -scores[candidates]))]
-    return [(int(index), float(scores[index])) for index in ordered]
+    # Row sums rather than a matrix product: BLAS's result depends on each row's alignment in
+    # memory, so equal rows could score a last bit apart and lose their row order.
+    norms = np.sqrt(np.square(matrix).sum(axis=1))
+    with np.errstate(invalid="ignore", over="ignore"):
+        scores = (matrix * _unit(query)).sum(axis=1) / np.where(norms > 0, norms, 1)
+    candidates = np.flatnonzero(np.isfinite(scores))
+    if k < len(candidates):
+        # Every row as good as the k-th, not only the k that argpartition picks among equals.
+        kth = np.partition(-scores[candidates], k - 1)[k - 1]
+        candidates = candidates[-scores[candidates] <= kth]
+    best = candidates[np.lexsort((candidates, -scores[candidates]))][:k]
+    return [(int(index), float(scores[index])) for index in best]
 
 
 def _unit(vector):
