@@ -29,7 +29,8 @@ def warm_up():
         )
         imaging.describe(path, **_LIMITS)
         imaging.get_embedder(settings.embedder).embed(imaging.load_upright(path, max_width=32, **_LIMITS))
-    _load_describer_models(local_parts())
+    if settings.describer == "local":  # a remote describer's children never read them
+        _load_describer_models(local_parts())
 
 
 def _load_describer_models(parts):
