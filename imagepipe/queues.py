@@ -15,6 +15,12 @@ One place computes these figures for ``imagepipe queues``, ``GET /api/queues`` a
   messages ready in each. AMQP does not tell the unacked ones (the management plugin's HTTP
   API would), so in flight is None, and delayed misses the delayed messages a worker holds.
 
+The age of the oldest ready message (``oldest_ready_ages``, for the Prometheus gauge) is
+read on Redis only: the message at the head of ``dramatiq:<queue>`` is the next delivered
+(fetch pops the head, enqueue pushes at the tail), and its ``message_timestamp`` says when it
+was sent. AMQP lets a client see a queue's head only by taking it (a ``basic.get``, which
+would reorder the queue and count a delivery), so on RabbitMQ it is not measured.
+
 ``dead_letters`` is imagepipe's own store (models.DeadLetter, see ``imagepipe dead-letters``):
 the messages that failed for good and were not replayed, which is what a user means by dead.
 Workers are imagepipe's heartbeats (middleware/health.py), each with what it holds in flight.
@@ -22,6 +28,7 @@ Workers are imagepipe's heartbeats (middleware/health.py), each with what it hol
 
 import contextlib
 import time
+from pathlib import Path
 
 import redis
 from dramatiq.common import dq_name, xq_name
@@ -33,6 +40,9 @@ from middleware.health import read_workers
 REDIS_NAMESPACE = "dramatiq"
 REDIS_TIMEOUT_S = 2.0
 AMQP_TIMEOUT_S = 5.0
+OLDEST_READY_SCRIPT = (Path(__file__).parent / "oldest_ready.lua").read_text()
+#: Ids from a queue's head that oldest_ready.lua tries when one was acked between two reads.
+HEAD_TRIES = 10
 
 
 def pipeline_queues(settings):
@@ -73,10 +83,10 @@ def read_all(settings, *, broker_client=None, health_client=None, queues=None, d
     now = now or time.time()
     queues = list(queues or pipeline_queues(settings))
     kind = broker_kind(settings)
-    with _client(health_client, settings.redis_url) as client:
+    with client_for(health_client, settings.redis_url) as client:
         workers = read_workers(client, now)
     if kind == "redis":
-        with _client(broker_client, settings.broker_url) as client:
+        with client_for(broker_client, settings.broker_url) as client:
             timeout_s = settings.broker_heartbeat_timeout_ms / 1000
             figures = redis_figures(client, queues, heartbeat_timeout_s=timeout_s, now=now)
     else:
@@ -142,6 +152,21 @@ def redis_figures(client, queues, *, namespace=REDIS_NAMESPACE, heartbeat_timeou
     return figures
 
 
+def oldest_ready_ages(client, queues, *, namespace=REDIS_NAMESPACE, now=None):
+    """``{queue: seconds or None}``: how long ago the message at the head of each Redis queue,
+    the oldest ready one, was sent; None when the queue is empty. One round trip.
+
+    The age counts from ``message_timestamp``, when the message was first sent: a retried or
+    delayed message that has just become ready also counts the time it waited to be due
+    (Dramatiq records no moment of becoming ready). Messages that a stopping worker gave back
+    go to the tail; they wait behind the head and are not seen until they reach it.
+    """
+    now = now or time.time()
+    keys = [key for queue in queues for key in (f"{namespace}:{queue}", f"{namespace}:{queue}.msgs")]
+    sent = client.register_script(OLDEST_READY_SCRIPT)(keys=keys, args=[HEAD_TRIES])
+    return {queue: max(0.0, now - ms / 1000) if ms else None for queue, ms in zip(queues, sent, strict=True)}
+
+
 def rabbitmq_figures(url, queues):
     """The same figures from RabbitMQ: ready counts only (see the module's docstring); a queue
     not declared yet counts 0."""
@@ -192,7 +217,7 @@ def dead_letter_counts(queues):
 
 
 @contextlib.contextmanager
-def _client(client, url):
+def client_for(client, url):
     """``client`` as given, or one on ``url`` opened and closed around the block."""
     if client is not None:
         yield client

@@ -25,6 +25,11 @@ class Image(BaseModel):
     """One upload; ``source`` is the storage key of its file (imagepipe.storage)."""
 
     QUEUED, PROCESSING, COMPLETED, FAILED = "queued", "processing", "completed", "failed"
+    CANCELLED = "cancelled"
+    #: Where an image ends: nothing runs for it any more.
+    ENDED = (COMPLETED, FAILED, CANCELLED)
+    #: Given up: its steps do not run (StepTracking skips them) until ``imagepipe retry``.
+    GIVEN_UP = (FAILED, CANCELLED)
 
     source = peewee.CharField(max_length=1024)
     original_name = peewee.CharField(max_length=255, default="")

@@ -1,4 +1,5 @@
-"""``/api/queues`` and ``/api/workers``: the queue and worker figures of ``imagepipe queues``, as JSON.
+"""``/api/queues`` and ``/api/workers``: the queue and worker figures of ``imagepipe queues``, as JSON;
+``/metrics``: the same figures as Prometheus gauges (imagepipe.gauges), behind the same token.
 
 The figures are computed by imagepipe.queues; the README's "Queues and workers" has the schema.
 Its Redis and database calls block, so they run in Starlette's thread pool.
@@ -7,12 +8,13 @@ Its Redis and database calls block, so they run in Starlette's thread pool.
 import functools
 
 from starlette.concurrency import run_in_threadpool
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from imagepipe.queues import broker_kind, connect, read_queues, read_worker_list
 
 from .db import in_database
+from .responses import error_response
 
 
 async def queues(request):
@@ -23,6 +25,16 @@ async def queues(request):
 async def workers(request):
     settings = request.app.state.settings
     return JSONResponse(await run_in_threadpool(read_worker_list, settings, **_clients(settings)))
+
+
+async def metrics(request):
+    settings = request.app.state.settings
+    if not settings.prometheus:
+        return error_response(404, "Prometheus metrics are off: set IMAGEPIPE_PROMETHEUS=1")
+    from imagepipe import gauges  # prometheus-client is an extra: only when asked for
+
+    body = await in_database(gauges.render, settings, **_clients(settings))
+    return Response(body, media_type=gauges.CONTENT_TYPE)
 
 
 def _clients(settings):
@@ -40,4 +52,5 @@ def _client(url):
 routes = [
     Route("/api/queues", queues, methods=["GET"]),
     Route("/api/workers", workers, methods=["GET"]),
+    Route("/metrics", metrics, methods=["GET"]),
 ]

@@ -78,3 +78,33 @@ def test_time_to_answer_with_10k_ready_messages(serve, broker):
     print(f"FIGURE operations: GET /api/queues with {MANY} ready: p50 {p50:.1f} ms, max {slowest:.1f} ms")
     assert body["queues"][1]["ready"] == MANY
     assert times[25] < 0.5
+
+
+@local_storage
+def test_prometheus_scrapes_the_gauges_with_its_bearer_token(serve, broker):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    fill(broker)
+    api = serve(api_token="secret", prometheus=True)
+
+    refused = api.get("/metrics")
+    answer = api.get("/metrics", headers={"Authorization": "Bearer secret"})
+
+    assert refused.status_code == 401
+    assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/plain")
+    samples = {
+        (sample.name, sample.labels.get("queue")): sample.value
+        for family in text_string_to_metric_families(answer.text)
+        for sample in family.samples
+    }
+    assert samples["imagepipe_queue_ready_messages", "images"] == 4
+    assert samples["imagepipe_queue_delayed_messages", "images"] == 2
+    assert samples["imagepipe_queue_dead_messages", "images"] == 2
+    assert 0 <= samples["imagepipe_queue_oldest_ready_age_seconds", "images"] < 60
+
+
+@local_storage
+def test_metrics_are_off_unless_asked_for(serve, broker):
+    answer = serve(prometheus=False).get("/metrics")
+
+    assert answer.status_code == 404 and "IMAGEPIPE_PROMETHEUS" in answer.json()["error"]
