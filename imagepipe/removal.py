@@ -14,9 +14,10 @@ from models import DeletedImage, Image, Upload, Variant, database
 OWNED_SOURCE_DIRS = (f"{SOURCES_DIR}/", "uploads/")
 
 
-def delete_image(image_id):
-    """Delete the image's rows and objects; False when there is no such image."""
-    image = Image.get_or_none(Image.id == image_id)
+def delete_image(image_id, *conditions):
+    """Delete the image's rows and objects; False when there is no such image (or none that
+    meets ``conditions``, peewee expressions on Image, tested as it is read)."""
+    image = Image.get_or_none(Image.id == image_id, *conditions)
     if image is None:
         return False
     keys = [variant.path for variant in Variant.select(Variant.path).where(Variant.image == image_id)]

@@ -79,6 +79,12 @@ DEFAULT_SWEEP_DEADLINE_S = 600
 #: four steps together on one core of the bench machine; 120 s leaves more than 10x headroom for
 #: slower hosts and busy cores, while a hung decoder holds a worker thread two minutes, not forever.
 DEFAULT_STEP_TIME_LIMIT_S = 120
+#: Retention (imagepipe.retention): the days each kind of old data is kept; None keeps it for
+#: ever, which is the default of every kind.
+DEFAULT_RETAIN_DAYS = None
+#: Seconds between two retention passes of the fleet (run by the sweeper's leader); a pass
+#: cut short by its time budget is continued at the next sweep round instead.
+DEFAULT_RETENTION_INTERVAL_S = 3600
 DEFAULT_PORT = 8000
 #: Largest upload the web app accepts, in bytes (0 = the same as IMAGEPIPE_MAX_FILE_BYTES).
 DEFAULT_MAX_UPLOAD_BYTES = 0
@@ -107,6 +113,14 @@ def _float(environ, name, default):
         return float(value)
     except ValueError:
         raise ValueError(f"{name} must be a number, not {value!r}") from None
+
+
+def _days(environ, name):
+    """A positive number of days, or DEFAULT_RETAIN_DAYS when unset."""
+    days = _float(environ, name, DEFAULT_RETAIN_DAYS)
+    if days is not None and days <= 0:
+        raise ValueError(f"{name} must be a positive number of days (unset keeps for ever), not {days:g}")
+    return days
 
 
 def _mapping(environ, name):
@@ -202,6 +216,12 @@ class Settings:
     sweep_interval_s: float = DEFAULT_SWEEP_INTERVAL_S
     sweep_deadline_s: float = DEFAULT_SWEEP_DEADLINE_S
     step_time_limit_s: float = DEFAULT_STEP_TIME_LIMIT_S
+    #: Days kept of completed images' step rows, of replayed dead letters, and of failed and
+    #: cancelled images with their files; None: for ever (imagepipe.retention).
+    retain_step_history_days: float | None = DEFAULT_RETAIN_DAYS
+    retain_replayed_dead_letters_days: float | None = DEFAULT_RETAIN_DAYS
+    retain_failed_images_days: float | None = DEFAULT_RETAIN_DAYS
+    retention_interval_s: float = DEFAULT_RETENTION_INTERVAL_S
     #: Run image work in a killable child process (imagepipe.isolation); off runs it in-process.
     isolate: bool = True
     prometheus: bool = False
@@ -281,6 +301,10 @@ class Settings:
             sweep_interval_s=_float(environ, "IMAGEPIPE_SWEEP_INTERVAL_S", DEFAULT_SWEEP_INTERVAL_S),
             sweep_deadline_s=_float(environ, "IMAGEPIPE_SWEEP_DEADLINE_S", DEFAULT_SWEEP_DEADLINE_S),
             step_time_limit_s=_float(environ, "IMAGEPIPE_STEP_TIME_LIMIT_S", DEFAULT_STEP_TIME_LIMIT_S),
+            retain_step_history_days=_days(environ, "IMAGEPIPE_RETAIN_STEP_HISTORY_DAYS"),
+            retain_replayed_dead_letters_days=_days(environ, "IMAGEPIPE_RETAIN_REPLAYED_DEAD_LETTERS_DAYS"),
+            retain_failed_images_days=_days(environ, "IMAGEPIPE_RETAIN_FAILED_IMAGES_DAYS"),
+            retention_interval_s=_float(environ, "IMAGEPIPE_RETENTION_INTERVAL_S", DEFAULT_RETENTION_INTERVAL_S),
             isolate=environ.get("IMAGEPIPE_ISOLATE", "1").lower() not in ("0", "false", "no", "off"),
             prometheus=environ.get("IMAGEPIPE_PROMETHEUS", "").lower() in ("1", "true", "yes", "on"),
             api_token=environ.get("IMAGEPIPE_API_TOKEN", ""),

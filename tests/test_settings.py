@@ -49,3 +49,11 @@ def test_lists_and_mappings_are_parsed():
 def test_a_bad_value_names_its_variable(name, value, message):
     with pytest.raises(ValueError, match=message):
         Settings.from_env({name: value})
+
+
+def test_retention_is_off_unless_a_positive_number_of_days_is_set():
+    assert Settings.from_env({}).retain_failed_images_days is None
+    settings = Settings.from_env({"IMAGEPIPE_RETAIN_STEP_HISTORY_DAYS": "30", "IMAGEPIPE_RETENTION_INTERVAL_S": "60"})
+    assert (settings.retain_step_history_days, settings.retention_interval_s) == (30.0, 60.0)
+    with pytest.raises(ValueError, match="IMAGEPIPE_RETAIN_FAILED_IMAGES_DAYS must be a positive number"):
+        Settings.from_env({"IMAGEPIPE_RETAIN_FAILED_IMAGES_DAYS": "0"})
