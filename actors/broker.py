@@ -4,6 +4,7 @@ import functools
 
 from dramatiq.middleware import AgeLimit, Callbacks, Pipelines, ShutdownNotifications, TimeLimit
 
+from imagepipe.retention import retention_days
 from imagepipe.sentry import init_sentry
 from middleware import (
     DatabaseConnections,
@@ -34,7 +35,8 @@ def build_middleware(settings):
     * DatabaseConnections comes next: it opens the connection before anyone needs it and
       closes it after everyone is done. WorkerHealth counts every message that runs.
       StopWhenOrphaned only watches the main process, from a thread of its own.
-      Sweeper only runs a background thread (one process at a time re-sends stuck steps);
+      Sweeper only runs a background thread (one process at a time re-sends stuck steps and
+      applies retention);
       it is after DatabaseConnections, whose after_process_boot binds the database it reads.
     * MessageSizeLimit refuses an oversized message before anything else looks at it.
     * Dramatiq's own middleware that may skip a message (AgeLimit) comes before ours, so a
@@ -68,7 +70,11 @@ def build_middleware(settings):
         WorkerHealth(redis_url=settings.redis_url, interval_s=settings.heartbeat_interval_s),
         StopWhenOrphaned(exit_after_s=settings.shutdown_timeout_s + ORPHAN_EXIT_MARGIN_S),
         Sweeper(
-            redis_url=settings.redis_url, interval_s=settings.sweep_interval_s, deadline_s=settings.sweep_deadline_s
+            redis_url=settings.redis_url,
+            interval_s=settings.sweep_interval_s,
+            deadline_s=settings.sweep_deadline_s,
+            retention=retention_days(settings),
+            retention_interval_s=settings.retention_interval_s,
         ),
         MessageSizeLimit(max_bytes=settings.max_message_bytes),
         AgeLimit(),
