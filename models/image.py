@@ -16,6 +16,11 @@ def epoch_s(naive_utc):
     return naive_utc.replace(tzinfo=datetime.UTC).timestamp()
 
 
+def timestamp(naive_utc):
+    """A naive-UTC datetime from the models as ISO 8601 with its zone, or None: what JSON says."""
+    return None if naive_utc is None else naive_utc.isoformat(timespec="seconds") + "Z"
+
+
 class BaseModel(peewee.Model):
     class Meta:
         database = database

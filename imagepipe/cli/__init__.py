@@ -21,6 +21,7 @@ from . import (
     health,
     migrate,
     process,
+    purge,
     queues,
     search,
     similar,
@@ -54,6 +55,7 @@ COMMANDS = (
     health,
     queues,
     sweep,
+    purge,
     demo,
 )
 
