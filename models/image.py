@@ -16,6 +16,11 @@ def epoch_s(naive_utc):
     return naive_utc.replace(tzinfo=datetime.UTC).timestamp()
 
 
+def timestamp(naive_utc):
+    """A naive-UTC datetime from the models as ISO 8601 with its zone, or None: what JSON says."""
+    return None if naive_utc is None else naive_utc.isoformat(timespec="seconds") + "Z"
+
+
 class BaseModel(peewee.Model):
     class Meta:
         database = database
@@ -25,6 +30,11 @@ class Image(BaseModel):
     """One upload; ``source`` is the storage key of its file (imagepipe.storage)."""
 
     QUEUED, PROCESSING, COMPLETED, FAILED = "queued", "processing", "completed", "failed"
+    CANCELLED = "cancelled"
+    #: Where an image ends: nothing runs for it any more.
+    ENDED = (COMPLETED, FAILED, CANCELLED)
+    #: Given up: its steps do not run (StepTracking skips them) until ``imagepipe retry``.
+    GIVEN_UP = (FAILED, CANCELLED)
 
     source = peewee.CharField(max_length=1024)
     original_name = peewee.CharField(max_length=255, default="")
@@ -59,6 +69,7 @@ class Step(BaseModel):
     """The state of one pipeline step of one image: the database is the source of truth."""
 
     QUEUED, PROCESSING, DONE, FAILED = "queued", "processing", "done", "failed"
+    CANCELLED = "cancelled"
 
     image = peewee.ForeignKeyField(Image, backref="steps", on_delete="CASCADE")
     name = peewee.CharField(max_length=32)
@@ -69,6 +80,12 @@ class Step(BaseModel):
     error = peewee.TextField(null=True)
     started_at = peewee.DateTimeField(null=True)
     finished_at = peewee.DateTimeField(null=True)
+    #: The worker process of the latest attempt, ``host:pid`` as its heartbeat names it.
+    worker = peewee.CharField(max_length=255, null=True)
+    #: The latest attempt's last progress report (imagepipe.progress), kept for clients that poll.
+    progress = peewee.FloatField(null=True)
+    progress_note = peewee.CharField(max_length=255, null=True)
+    progress_at = peewee.DateTimeField(null=True)
 
     class Meta:
         indexes = ((("image", "name"), True), (("status", "started_at"), False))

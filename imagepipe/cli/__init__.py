@@ -12,6 +12,7 @@ from imagepipe.errors import ImagePipeError
 from imagepipe.settings import get_settings
 
 from . import (
+    cancel,
     check,
     dead_letters,
     delete,
@@ -22,6 +23,7 @@ from . import (
     migrate,
     process,
     queues,
+    retry,
     search,
     similar,
     status,
@@ -49,6 +51,8 @@ COMMANDS = (
     search,
     similar,
     describe,
+    cancel,
+    retry,
     delete,
     dead_letters,
     health,
