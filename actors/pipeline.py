@@ -27,7 +27,7 @@ import dramatiq
 
 from imagepipe import imaging
 from imagepipe.description.providers import REMOTE_BUDGET, get_describer, get_text_embedder, remote_rate_limit
-from imagepipe.errors import ImageNotFound, PermanentError, ShapeUnsupported, Throttled
+from imagepipe.errors import ImageNotFound, JobStopped, PermanentError, ShapeUnsupported
 from imagepipe.graph import PIPELINE, VARIANTS
 from imagepipe.isolation import run_isolated
 from imagepipe.progress import progress
@@ -48,8 +48,8 @@ logger = logging.getLogger(__name__)
 #: Failures that are the input's fault (corrupt, unsupported, too big), as Dramatiq's
 #: ``throws``: its worker logs them at INFO without a traceback, and DeadLetters logs the one
 #: WARNING line with the reason. The traceback is in the dead letter all the same. A throttled
-#: message (an API's 429) is no failure at all: RateLimits logs it and puts it back.
-EXPECTED_FAILURES = (PermanentError, Throttled)
+#: message (an API's 429) or a cancelled image's is no failure at all (imagepipe.errors.JobStopped).
+EXPECTED_FAILURES = (PermanentError, JobStopped)
 
 
 def step_actor(name, **options):
@@ -136,6 +136,7 @@ def make_variants(image_id):
     settings = get_settings()
     options = imaging.EncoderOptions.from_settings(settings)
     with _source(image_id) as (_, path):
+        progress(10, "decoding")
         variants = _isolated(imaging.render_file, path, settings.variant_widths, settings.variant_formats, options)
     progress(80, f"encoded {len(variants)} variants")
     storage = get_storage()
@@ -162,6 +163,7 @@ def make_variants(image_id):
 def extract_metadata(image_id):
     """Record EXIF, colours and fingerprints, then hand over to the embedding."""
     with _source(image_id) as (_, path):
+        progress(10, "reading")
         facts = _isolated(imaging.describe, path)
     save_metadata(image_id, facts)
     progress(90, "described")

@@ -115,7 +115,17 @@ class SourceMissing(StorageRefused, SourceRejected):
     """The image's source object is not in the store (never uploaded, or deleted)."""
 
 
-class Throttled(TransientError):
+class JobStopped(ImagePipeError):
+    """The job stopped before its end through no fault of its own: no retry is spent, no
+    failure counted, no dead letter stored; what stopped it decides what comes next."""
+
+
+class JobCancelled(JobStopped):
+    """The job's image was cancelled (``imagepipe cancel``) while it ran: it stops at its next
+    progress call or isolation wait, and its message is done with."""
+
+
+class Throttled(JobStopped, TransientError):
     """Someone else's budget is spent (an API's 429): the message runs again after ``delay_ms``
     with no retry or attempt spent, and the rate limiter holds back the budget ``key`` (the
     actor's ``rate_limit_key`` when None) for every worker meanwhile."""

@@ -15,6 +15,8 @@ import time
 from imagepipe.settings import DEFAULT_EVENTS_STREAM
 
 EVENT_FIELD = "event"
+#: The events that end an image, one of each image's moves to Image.ENDED.
+TERMINAL_EVENTS = ("image-completed", "image-failed", "image-cancelled")
 #: ``last_id`` that reads every event the stream still keeps.
 FROM_START = "0-0"
 #: How long one XREAD waits for new events; also how often ``stop`` is asked.
@@ -25,6 +27,19 @@ BATCH_SIZE = 100
 
 #: One encoder for every event: json.dumps with non-default options builds a new one a call.
 _ENCODER = json.JSONEncoder(separators=(",", ":"), default=str)
+
+
+def new_event(event_type, **fields):
+    """An event with every common field (README, "Events"): those not about a job are None."""
+    return {
+        "type": event_type,
+        "ts": time.time(),
+        "job_id": None,
+        "actor": None,
+        "image_id": None,
+        "queue": None,
+        **fields,
+    }
 
 
 def encode(event):

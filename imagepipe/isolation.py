@@ -29,6 +29,7 @@ import traceback
 import weakref
 
 from imagepipe.errors import ImageWorkAbandoned, ImageWorkCrashed, ImageWorkTimedOut
+from imagepipe.progress import stop_if_cancelled
 
 logger = logging.getLogger(__name__)
 
@@ -142,7 +143,7 @@ def _retire(child, *, kill):
 def _wait(receiver, timeout_s):
     """Whether the child answered (or died) within ``timeout_s``. Waits in short slices: TimeLimit
     and ShutdownNotifications raise into this thread only between bytecodes, never inside one
-    long select()."""
+    long select(); and between two, a cancel of the image stops the wait (JobCancelled)."""
     deadline = time.monotonic() + timeout_s
     while True:
         remaining = deadline - time.monotonic()
@@ -150,6 +151,7 @@ def _wait(receiver, timeout_s):
             return False
         if receiver.poll(min(remaining, _POLL_SLICE_S)):
             return True
+        stop_if_cancelled()
 
 
 def _kill(process):

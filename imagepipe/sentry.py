@@ -7,7 +7,7 @@ import tempfile
 import sentry_sdk
 from sentry_sdk.integrations.dramatiq import DramatiqIntegration
 
-from imagepipe.errors import Throttled
+from imagepipe.errors import JobStopped
 from imagepipe.redaction import without_url_credentials
 
 #: What replaces a path under MEDIA_ROOT, a local copy of a stored source, or an object's
@@ -57,11 +57,11 @@ def scrub(event, hint, *, media_root, secrets=()):
     * credentials in URLs (``redis://:pass@``, ``postgres://user:pass@``, ``amqp://...@``)
       and the ``secrets`` (the API key of a remote describer) become ``[Filtered]``.
 
-    A throttled message (imagepipe.errors.Throttled) is no error, and is not reported.
+    A throttled or cancelled job (imagepipe.errors.JobStopped) is no error, and is not reported.
     """
     exception = ((hint or {}).get("exc_info") or (None, None))[1]
-    if isinstance(exception, Throttled):
-        return None  # an API's "too many requests": the message waits its turn, nothing failed
+    if isinstance(exception, JobStopped):
+        return None  # an API's "too many requests", or a cancel: nothing failed
     media = _media_paths(str(media_root).rstrip("/"))
     return _walk(event, functools.partial(_scrub_text, media=media, secrets=[s for s in secrets if s]))
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import redis
 
-from imagepipe.event_stream import newest_id, read_events
+from imagepipe.event_stream import TERMINAL_EVENTS, newest_id, read_events
 from imagepipe.graph import PIPELINE
 from imagepipe.settings import get_settings
 from imagepipe.storage import content_type, get_storage, source_key
@@ -25,7 +25,6 @@ DEFAULT_WAIT_TIMEOUT_S = 600
 #: How long ``wait`` trusts the events alone before it asks the database too.
 _CHECK_EVERY_S = 5.0
 _POLL_S = 0.2
-_ENDED = (Image.COMPLETED, Image.FAILED)
 
 
 def store_source(source, name=None):
@@ -113,7 +112,7 @@ def wait(image_id, timeout=DEFAULT_WAIT_TIMEOUT_S):
                 )
                 for event_id, event in events:
                     since = event_id  # the next window resumes after it
-                    if event["type"] in ("image-completed", "image-failed"):
+                    if event["type"] in TERMINAL_EVENTS:
                         break
             except redis.RedisError as exc:
                 logger.warning("events unavailable (%s); polling the database", type(exc).__name__)
@@ -125,7 +124,7 @@ def _ended(image_id):
     image = Image.get_or_none(Image.id == image_id)
     if image is None:
         raise LookupError(f"no image with id {image_id}")
-    return image if image.status in _ENDED else None
+    return image if image.status in Image.ENDED else None
 
 
 def _type_of(key):

@@ -11,8 +11,8 @@ import dramatiq
 from dramatiq.common import q_name
 
 from imagepipe.durable_events import DurableEvents
-from imagepipe.errors import Throttled
-from imagepipe.event_stream import encode, logfmt
+from imagepipe.errors import JobStopped
+from imagepipe.event_stream import encode, logfmt, new_event
 from imagepipe.event_writer import DEFAULT_FLUSH_TIMEOUT_S, StreamWriter
 from imagepipe.progress import ProgressReporter, set_reporter
 from imagepipe.settings import (
@@ -138,9 +138,10 @@ class EventPublisher(dramatiq.Middleware):
 
     def after_process_message(self, broker, message, *, result=None, exception=None):
         attempt = self._end(message)
-        if isinstance(exception, (JobInterrupted, Throttled)):
-            # Not a failure: ShutdownTimeouts requeues it and publishes job-interrupted, or
-            # RateLimits puts it back until its API's Retry-After and publishes job-throttled.
+        if isinstance(exception, (JobInterrupted, JobStopped)):
+            # Not a failure: ShutdownTimeouts requeues it and publishes job-interrupted,
+            # RateLimits puts it back until its API's Retry-After and publishes job-throttled,
+            # or its image was cancelled, which published image-cancelled.
             return
         if exception is None:
             self.publish("job-completed", message, attempt=attempt.number, duration_ms=attempt.duration_ms())
@@ -188,7 +189,7 @@ class EventPublisher(dramatiq.Middleware):
         return attempt
 
     def _event(self, event_type, message, fields):
-        event = {"type": event_type, "ts": time.time(), "job_id": None, "actor": None, "image_id": None, "queue": None}
+        event = new_event(event_type)
         if message is not None:
             event.update(job_id=message.message_id, actor=message.actor_name, queue=q_name(message.queue_name))
             if message.actor_name in self._step_actors and message.args:

@@ -9,7 +9,7 @@ import dramatiq
 import redis
 from dramatiq.logging import get_logger
 
-from imagepipe.errors import Throttled
+from imagepipe.errors import JobStopped
 from imagepipe.settings import DEFAULT_HEARTBEAT_INTERVAL_S
 
 #: A sorted set of worker names scored by their last heartbeat (unix seconds).
@@ -19,6 +19,11 @@ WORKER_KEY_PREFIX = "imagepipe:worker:"
 #: A heartbeat older than this many intervals marks the worker stale.
 STALE_AFTER_INTERVALS = 3
 REDIS_TIMEOUT_S = 1.0
+
+
+def worker_name():
+    """This worker process as heartbeats and step rows name it: ``host:pid``."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 class WorkerHealth(dramatiq.Middleware):
@@ -42,7 +47,7 @@ class WorkerHealth(dramatiq.Middleware):
         self._failing = False
 
     def after_worker_boot(self, broker, worker):
-        self.name = f"{socket.gethostname()}:{os.getpid()}"
+        self.name = worker_name()
         self.started = time.time()
         self.queues = sorted(worker.consumers)
         # Dramatiq's Redis broker names its heartbeat and ack sets by this id, not by pid.
@@ -71,7 +76,7 @@ class WorkerHealth(dramatiq.Middleware):
         with self._counters:
             self.active -= 1
             self.processed += 1
-            self.failed += exception is not None and not isinstance(exception, Throttled)  # it waits, not fails
+            self.failed += exception is not None and not isinstance(exception, JobStopped)  # not a failure
 
     def _beat(self):
         while True:

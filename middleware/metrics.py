@@ -5,6 +5,7 @@ import time
 import dramatiq
 from dramatiq.logging import get_logger
 
+from imagepipe.errors import JobStopped
 from imagepipe.graph import VARIANTS
 from models import Image, Variant
 
@@ -46,8 +47,8 @@ class ImageMetrics(dramatiq.Middleware):
     def after_process_message(self, broker, message, *, result=None, exception=None):
         started = self._started.pop(message.message_id, None)
         step = broker.get_actor(message.actor_name).options.get("step")
-        if step is None or started is None:
-            return
+        if step is None or started is None or isinstance(exception, JobStopped):
+            return  # a throttled or cancelled attempt did not run its step: neither a duration nor a failure
         outcome = "ok" if exception is None else "error"
         self.durations.labels(step, outcome).observe(time.perf_counter() - started)
         if exception is not None:

@@ -9,7 +9,7 @@ from dramatiq.errors import BrokerError
 from dramatiq.middleware import Retries
 from dramatiq.middleware.retries import DEFAULT_MAX_BACKOFF
 
-from imagepipe.errors import Throttled
+from imagepipe.errors import JobStopped
 from imagepipe.settings import DEFAULT_MAX_RETRIES, DEFAULT_RETRY_BACKOFF_MS
 
 from .shutdown import JobInterrupted
@@ -65,8 +65,8 @@ class PipelineRetries(Retries):
         super().__init__(max_retries=max_retries, min_backoff=backoff)
 
     def after_process_message(self, broker, message, *, result=None, exception=None):
-        if exception is None or isinstance(exception, (JobInterrupted, Throttled)):
-            return  # requeued uncounted: by ShutdownTimeouts at shutdown, by RateLimits when throttled
+        if exception is None or isinstance(exception, (JobInterrupted, JobStopped)):
+            return  # requeued uncounted by ShutdownTimeouts or RateLimits, or its image was cancelled
         actor = broker.get_actor(message.actor_name)
         retries = message.options.get("retries", 0)
         message.options["traceback"] = traceback.format_exc(limit=30)

@@ -5,8 +5,9 @@ import peewee
 from dramatiq.logging import get_logger
 from dramatiq.middleware import MiddlewareError, SkipMessage
 
-from imagepipe.errors import PermanentError, Throttled, first_line
+from imagepipe.errors import JobCancelled, PermanentError, Throttled, first_line
 from imagepipe.graph import PIPELINE
+from imagepipe.progress import set_watch
 from imagepipe.settings import DEFAULT_MAX_DELIVERIES
 from models import (
     Image,
@@ -22,8 +23,10 @@ from models import (
     was_deleted,
 )
 
+from .health import worker_name
 from .requeue import enqueue_again
 from .retries import enqueue_patiently
+from .step_watch import StepWatch
 
 #: The reason stored when a middleware (AgeLimit) fails a message without running it.
 SKIPPED_REASON = "the message expired before it could run (max_age)"
@@ -65,6 +68,11 @@ class StepTracking(dramatiq.Middleware):
 
     It must come *before* Retries in the middleware list: ``after_*`` hooks run in reverse
     order, and only after Retries has run is ``message.failed`` final.
+
+    Each attempt records the worker process that runs it (``host:pid``), and its thread gets a
+    StepWatch (middleware/step_watch.py): its progress reports are kept on the step's row, and
+    a cancel of its image (``imagepipe cancel``) stops it at its next progress call or
+    isolation wait. A cancelled image's messages are skipped without error or dead letter.
 
     A poison message, one whose deliveries keep killing their process (a crashing decoder),
     would be redelivered for ever: each death leaves the step ``processing`` with no error, and
@@ -125,7 +133,7 @@ class StepTracking(dramatiq.Middleware):
                 # the message's exception, exactly like a permanent error of the actor.
                 raise StepKillsItsWorker(step, died)
         try:
-            started = start_step(message.args[0], step)
+            started = start_step(message.args[0], step, worker=worker_name())
         except Image.DoesNotExist:
             if not was_deleted(message.args[0]):
                 return  # never existed: the actor fails it with ImageNotFound, a permanent error
@@ -134,16 +142,18 @@ class StepTracking(dramatiq.Middleware):
             self.logger.info("Skipping %s of image %s: the image was deleted.", step, message.args[0])
             raise SkipMessage() from None
         if not started:
-            self.logger.info("Skipping %s of image %s: done already, or the image failed.", step, message.args[0])
+            self.logger.info("Skipping %s of image %s: done, or the image gave up.", step, message.args[0])
             # Its finisher may have died after the commit and before sending what the step made
             # ready (it acks only after sending): then this delivery is all that is left of them.
             self._send_ready(broker, message.args[0], waiting_after(message.args[0], step, self.graph))
             raise SkipMessage()
+        set_watch(StepWatch(message.args[0], step))
 
     def after_process_message(self, broker, message, *, result=None, exception=None):
         step = self._step(broker, message)
         if not step:
             return
+        set_watch(None)
         image_id = message.args[0]
         try:
             if exception is None:
@@ -155,6 +165,8 @@ class StepTracking(dramatiq.Middleware):
                 self._send_ready(broker, image_id, finished.ready)
             elif isinstance(exception, Throttled):
                 give_back_attempt(image_id, step)  # RateLimits sends it again: no attempt spent
+            elif isinstance(exception, JobCancelled):
+                self.logger.info("Stopped %s of image %s: the image was cancelled.", step, image_id)
             elif message.failed:
                 self._fail(message, image_id, step, describe_error(exception))
             else:
@@ -196,6 +208,7 @@ class StepTracking(dramatiq.Middleware):
 
     def after_skip_message(self, broker, message):
         step = self._step(broker, message)
+        set_watch(None)
         if step and message.failed:
             self._fail(message, message.args[0], step, SKIPPED_REASON)
 

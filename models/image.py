@@ -69,6 +69,7 @@ class Step(BaseModel):
     """The state of one pipeline step of one image: the database is the source of truth."""
 
     QUEUED, PROCESSING, DONE, FAILED = "queued", "processing", "done", "failed"
+    CANCELLED = "cancelled"
 
     image = peewee.ForeignKeyField(Image, backref="steps", on_delete="CASCADE")
     name = peewee.CharField(max_length=32)
@@ -79,6 +80,12 @@ class Step(BaseModel):
     error = peewee.TextField(null=True)
     started_at = peewee.DateTimeField(null=True)
     finished_at = peewee.DateTimeField(null=True)
+    #: The worker process of the latest attempt, ``host:pid`` as its heartbeat names it.
+    worker = peewee.CharField(max_length=255, null=True)
+    #: The latest attempt's last progress report (imagepipe.progress), kept for clients that poll.
+    progress = peewee.FloatField(null=True)
+    progress_note = peewee.CharField(max_length=255, null=True)
+    progress_at = peewee.DateTimeField(null=True)
 
     class Meta:
         indexes = ((("image", "name"), True), (("status", "started_at"), False))

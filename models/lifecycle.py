@@ -34,17 +34,33 @@ def register_image(source, original_name="", graph=PIPELINE):
     return image
 
 
-def start_step(image_id, name):
-    """Mark a step as running and count the attempt; False when it is done already or its
-    image has failed (another step failed for good: nothing downstream is worth doing).
+def start_step(image_id, name, worker=None):
+    """Mark a step as running in ``worker`` (``host:pid``) and count the attempt; False when it
+    is done already or cancelled, or its image has failed (another step failed for good:
+    nothing downstream is worth doing) or was cancelled.
 
     Raises Image.DoesNotExist when the image (or its step) is unknown.
     """
     now = utcnow()
-    failed_image = Image.select(Image.id).where(Image.id == image_id, Image.status == Image.FAILED)
+    given_up = Image.select(Image.id).where(Image.id == image_id, Image.status.in_(Image.GIVEN_UP))
     started = (
-        Step.update(status=Step.PROCESSING, attempts=Step.attempts + 1, unended=Step.unended + 1, started_at=now)
-        .where(Step.image == image_id, Step.name == name, Step.status != Step.DONE, Step.image.not_in(failed_image))
+        Step.update(
+            status=Step.PROCESSING,
+            attempts=Step.attempts + 1,
+            unended=Step.unended + 1,
+            started_at=now,
+            finished_at=None,
+            worker=worker,
+            progress=None,
+            progress_note=None,
+            progress_at=None,
+        )
+        .where(
+            Step.image == image_id,
+            Step.name == name,
+            Step.status.not_in([Step.DONE, Step.CANCELLED]),
+            Step.image.not_in(given_up),
+        )
         .execute()
     )
     if not started:
@@ -91,7 +107,7 @@ def finish_step(image_id, name, graph=PIPELINE, *, event=None):
         Image.update(updated_at=now).where(Image.id == image_id).execute()
         moved = (
             Step.update(status=Step.DONE, finished_at=now, error=None, unended=0)
-            .where(Step.image == image_id, Step.name == name, Step.status != Step.DONE)
+            .where(Step.image == image_id, Step.name == name, Step.status.not_in([Step.DONE, Step.CANCELLED]))
             .execute()
         )
         ready = _ready_after(image_id, name, graph) if moved else ()
@@ -112,8 +128,8 @@ def _keep(event):
 
 def waiting_after(image_id, name, graph=PIPELINE):
     """The steps that ``name`` (done) made ready and that never started, unless the image has
-    failed: what its finisher sent, or had yet to send when its process died."""
-    if Image.select().where(Image.id == image_id, Image.status == Image.FAILED).exists():
+    failed or was cancelled: what its finisher sent, or had yet to send when its process died."""
+    if Image.select().where(Image.id == image_id, Image.status.in_(Image.GIVEN_UP)).exists():
         return ()
     return _ready_after(image_id, name, graph)
 
@@ -121,12 +137,15 @@ def waiting_after(image_id, name, graph=PIPELINE):
 def _ready_after(image_id, name, graph):
     """The steps waiting for ``name`` whose every prerequisite is done and that never started."""
     dependents = graph.dependents(name)
-    if not dependents:
-        return ()
+    return _ready(image_id, dependents) if dependents else ()
+
+
+def _ready(image_id, steps):
+    """Those of ``steps`` (graph steps) that are queued with every prerequisite done."""
     status = dict(Step.select(Step.name, Step.status).where(Step.image == image_id).tuples())
     return tuple(
         step.name
-        for step in dependents
+        for step in steps
         if status.get(step.name) == Step.QUEUED and all(status.get(before) == Step.DONE for before in step.after)
     )
 
@@ -167,14 +186,71 @@ def fail_step(image_id, name, error, *, event=None):
     now = utcnow()
     with database.atomic():
         Step.update(status=Step.FAILED, error=error, finished_at=now, unended=0).where(
-            Step.image == image_id, Step.name == name
+            Step.image == image_id, Step.name == name, Step.status != Step.CANCELLED
         ).execute()
         failed = (
             Image.update(status=Image.FAILED, error=error, updated_at=now)
-            .where(Image.id == image_id, Image.status.not_in([Image.FAILED, Image.COMPLETED]))
+            .where(Image.id == image_id, Image.status.not_in(Image.ENDED))
             .execute()
         )
         return Failed(True, _keep(event)) if failed else Failed(False)
+
+
+class Cancelled(NamedTuple):
+    """What cancelling an image did: whether this call cancelled it, and then the outbox row
+    ``(id, payload)`` of its ``image-cancelled`` event."""
+
+    cancelled: bool
+    event: tuple | None = None
+
+
+def cancel_image(image_id, *, event=None):
+    """Cancel an image that has not ended: its queued and running steps become ``cancelled``
+    (StepTracking skips their messages; a running one stops at its next progress call or
+    isolation wait) and ``event``, the encoded ``image-cancelled``, is kept in the outbox in
+    the same transaction. Cancelled(False) when the image is unknown or has ended."""
+    now = utcnow()
+    with database.atomic():
+        cancelled = (
+            Image.update(status=Image.CANCELLED, updated_at=now)
+            .where(Image.id == image_id, Image.status.not_in(Image.ENDED))
+            .execute()
+        )
+        if not cancelled:
+            return Cancelled(False)
+        Step.update(status=Step.CANCELLED, finished_at=now, unended=0).where(
+            Step.image == image_id, Step.status.in_([Step.QUEUED, Step.PROCESSING])
+        ).execute()
+        return Cancelled(True, _keep(event))
+
+
+def retry_image(image_id, graph=PIPELINE):
+    """Queue a cancelled image's cancelled steps again: the names of those to send now (every
+    step they wait for is done), or None when the image is not cancelled."""
+    with database.atomic():
+        moved = (
+            Image.update(status=Image.QUEUED, updated_at=utcnow())
+            .where(Image.id == image_id, Image.status == Image.CANCELLED)
+            .execute()
+        )
+        if not moved:
+            return None
+        Step.update(status=Step.QUEUED, error=None, finished_at=None, unended=0).where(
+            Step.image == image_id, Step.status == Step.CANCELLED
+        ).execute()
+        return _ready(image_id, graph)
+
+
+def image_cancelled(image_id):
+    """Whether the image was cancelled (a running step's thread asks, imagepipe.progress)."""
+    return Image.select().where(Image.id == image_id, Image.status == Image.CANCELLED).exists()
+
+
+def record_progress(image_id, name, percent, note=None):
+    """Keep a running step's last progress report on its row, for clients that poll."""
+    Step.update(progress=percent, progress_note=None if note is None else note[:255], progress_at=utcnow()).where(
+        Step.image == image_id, Step.name == name, Step.status == Step.PROCESSING
+    ).execute()
 
 
 def requeue_step(image_id, name):
@@ -202,9 +278,9 @@ def requeue_step(image_id, name):
 def reopen_step(image_id, name, graph=PIPELINE):
     """Queue step ``name`` of an image again, to redo or back-fill it (``imagepipe describe``):
     its row is made when the image is older than the step, else set back to ``queued``. False
-    when that cannot be done now: the image is unknown or failed, a step it waits for is not
+    when that cannot be done now: the image is unknown, failed or cancelled, a step it waits for is not
     done (ingest has not checked the file yet), or it is running (its redo would be lost)."""
-    if not Image.select().where(Image.id == image_id, Image.status != Image.FAILED).exists():
+    if not Image.select().where(Image.id == image_id, Image.status.not_in(Image.GIVEN_UP)).exists():
         return False
     status = dict(Step.select(Step.name, Step.status).where(Step.image == image_id).tuples())
     if any(status.get(before) != Step.DONE for before in graph[name].after) or status.get(name) == Step.PROCESSING:

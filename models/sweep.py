@@ -38,7 +38,7 @@ def stuck_steps(now, deadline_s, graph=PIPELINE):
         Step.select(Step)
         .join(Image, on=(Step.image == Image.id))
         .where(
-            Image.status.not_in([Image.COMPLETED, Image.FAILED]),
+            Image.status.not_in(Image.ENDED),
             Step.status.in_([Step.QUEUED, Step.PROCESSING]),
             functools.reduce(operator.or_, conditions),
         )

@@ -109,8 +109,8 @@ def answers(client, path):
 
 
 def all_ended(image_ids):
-    """Whether every one of these images is completed or failed."""
-    unended = Image.select().where(Image.id.in_(image_ids), Image.status.not_in((Image.COMPLETED, Image.FAILED)))
+    """Whether every one of these images has ended."""
+    unended = Image.select().where(Image.id.in_(image_ids), Image.status.not_in(Image.ENDED))
     return not unended.exists()
 
 

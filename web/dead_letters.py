@@ -4,10 +4,10 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from imagepipe.dead_letters import replay
-from models import DeadLetter
+from models import DeadLetter, timestamp
 
 from .db import in_database
-from .responses import ApiError, int_param, timestamp
+from .responses import ApiError, int_param
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500

@@ -16,10 +16,10 @@ from starlette.routing import Route
 from imagepipe.storage import get_storage, source_key
 from imagepipe.storage.keys import CONTENT_TYPES, is_source_key
 from imagepipe.submission import enqueue
-from models import Upload, claim_upload, issue_upload
+from models import Upload, claim_upload, issue_upload, timestamp
 
 from .db import in_database
-from .responses import ApiError, timestamp
+from .responses import ApiError
 from .uploads import MULTIPART_OVERHEAD_BYTES
 
 #: The path of the local stand-in for a presigned POST; open without a token (the key is the

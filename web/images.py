@@ -5,18 +5,19 @@ from starlette.datastructures import UploadFile
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from imagepipe.cancellation import cancel, retry
 from imagepipe.removal import delete_image
 from imagepipe.storage import get_storage
 from imagepipe.submission import enqueue, store_source
-from models import Description, Image, Metadata, Variant
+from models import Description, Image, Metadata, Variant, step_timeline, timestamp
 
 from . import direct_uploads, uploads
 from .db import in_database
-from .responses import ApiError, int_param, timestamp
+from .responses import ApiError, int_param
 
 DEFAULT_PER_PAGE = 20
 MAX_PER_PAGE = 100
-STATUSES = (Image.QUEUED, Image.PROCESSING, Image.COMPLETED, Image.FAILED)
+STATUSES = (Image.QUEUED, Image.PROCESSING, *Image.ENDED)
 METADATA_FIELDS = (
     "mode", "has_alpha", "frames", "camera_make", "camera_model", "lens", "exposure_time", "f_number", "iso",
     "focal_length_mm", "gps_latitude", "gps_longitude", "icc_description", "dominant_colors", "average_color",
@@ -68,6 +69,28 @@ async def remove_image(request):
     return Response(status_code=204)
 
 
+async def cancel_image(request):
+    """Cancel an image that has not ended: 200 with its status, 404, or 409 when it has ended."""
+    image_id = request.path_params["image_id"]
+    return _outcome(await in_database(cancel, image_id, request.app.state.settings), Image.CANCELLED)
+
+
+async def retry_image(request):
+    """Send a cancelled image's remaining steps again: 202, 404, or 409 when it is not cancelled."""
+    from actors import broker  # declares the actors on the configured broker, as uploads do
+
+    image_id = request.path_params["image_id"]
+    return _outcome(await in_database(retry, image_id, broker), Image.QUEUED, status_code=202)
+
+
+def _outcome(outcome, status, status_code=200):
+    if not outcome.done:
+        raise ApiError(409 if outcome.exists else 404, outcome.reason)
+    return JSONResponse(
+        {"id": outcome.image_id, "status": status, **image_urls(outcome.image_id)}, status_code=status_code
+    )
+
+
 async def show_image(request):
     image_id = request.path_params["image_id"]
     body = await in_database(_image_detail, image_id, media_url(request))
@@ -116,6 +139,7 @@ def _image_detail(image_id, url):
     variants = Variant.select().where(Variant.image == image_id).order_by(Variant.format, Variant.width)
     return {
         **_image_summary(image),
+        **step_timeline(image_id),
         "metadata": None if metadata is None else _metadata(metadata),
         "words": None if words is None else words.words(),
         "variants": [
@@ -158,4 +182,6 @@ routes = [
     Route("/images", list_images, methods=["GET"]),
     Route("/images/{image_id:int}", show_image, methods=["GET"]),
     Route("/images/{image_id:int}", remove_image, methods=["DELETE"]),
+    Route("/images/{image_id:int}/cancel", cancel_image, methods=["POST"]),
+    Route("/images/{image_id:int}/retry", retry_image, methods=["POST"]),
 ]

@@ -30,8 +30,3 @@ def int_param(request, name, default, *, minimum=1, maximum=None):
         bound = f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
         raise ApiError(400, f"{name} must be {bound}")
     return number
-
-
-def timestamp(value):
-    """A naive-UTC datetime from the models as ISO 8601 with its zone, or None."""
-    return None if value is None else value.isoformat(timespec="seconds") + "Z"

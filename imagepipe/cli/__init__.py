@@ -12,6 +12,7 @@ from imagepipe.errors import ImagePipeError
 from imagepipe.settings import get_settings
 
 from . import (
+    cancel,
     check,
     dead_letters,
     delete,
@@ -23,6 +24,7 @@ from . import (
     process,
     purge,
     queues,
+    retry,
     search,
     similar,
     status,
@@ -50,6 +52,8 @@ COMMANDS = (
     search,
     similar,
     describe,
+    cancel,
+    retry,
     delete,
     dead_letters,
     health,

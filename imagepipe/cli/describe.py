@@ -31,11 +31,11 @@ def add_arguments(parser):
 
 
 def chosen_images(args, provider):
-    """The ids to describe: those given, or every image that is not failed (without words by
-    ``provider`` unless --redo)."""
+    """The ids to describe: those given, or every image that is not failed or cancelled
+    (without words by ``provider`` unless --redo)."""
     if args.image_ids:
         return args.image_ids
-    images = Image.select(Image.id).where(Image.status != Image.FAILED).order_by(Image.id)
+    images = Image.select(Image.id).where(Image.status.not_in(Image.GIVEN_UP)).order_by(Image.id)
     if not args.redo:
         described = Description.select(Description.image).where(Description.provider == provider)
         images = images.where(Image.id.not_in(described))
@@ -55,7 +55,7 @@ def send(image_ids, provider, redo):
             actor.send_with_options(args=(image_id,), kwargs=kwargs, **options)
             sent.append(image_id)
         else:
-            print(f"image {image_id}: unknown, failed, not checked yet or being described: skipped", file=sys.stderr)
+            print(f"image {image_id}: unknown, given up, unchecked or being described: skipped", file=sys.stderr)
     return sent
 
 

@@ -18,9 +18,9 @@ NAME_WIDTH = 24
 
 
 def ended_images(image_ids):
-    """``{image id: (status, error)}`` of those of ``image_ids`` that are completed or failed."""
+    """``{image id: (status, error)}`` of those of ``image_ids`` that ended."""
     query = Image.select(Image.id, Image.status, Image.error).where(
-        Image.id.in_(list(image_ids)), Image.status.in_([Image.COMPLETED, Image.FAILED])
+        Image.id.in_(list(image_ids)), Image.status.in_(Image.ENDED)
     )
     return {image.id: (image.status, image.error) for image in query}
 
@@ -37,7 +37,7 @@ class ImageProgress:
 
     @property
     def ended(self):
-        return self.status in (Image.COMPLETED, Image.FAILED)
+        return self.status in Image.ENDED
 
     @property
     def percent(self):
@@ -67,6 +67,8 @@ class ImageProgress:
             self.end(Image.COMPLETED)
         elif kind == "image-failed":
             self.end(Image.FAILED, event.get("error"))
+        elif kind == "image-cancelled":
+            self.end(Image.CANCELLED)
 
     def end(self, status, error=None):
         self.status = status

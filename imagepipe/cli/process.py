@@ -5,6 +5,7 @@ import sys
 import time
 from pathlib import Path
 
+import peewee
 import redis
 
 from imagepipe.event_stream import newest_id
@@ -84,15 +85,19 @@ def outcome(image_ids, finished, timeout_s):
     if not finished:
         print(f"imagepipe: not all images ended within {timeout_s:.0f}s (is a worker running?)", file=sys.stderr)
         return 1
-    failed = Image.select().where(Image.id.in_(image_ids), Image.status == Image.FAILED).count()
-    if failed:
-        print(f"imagepipe: {failed} of {len(image_ids)} image(s) failed", file=sys.stderr)
-        return 1
-    return 0
+    given_up = dict(
+        Image.select(Image.status, peewee.fn.COUNT(Image.id))
+        .where(Image.id.in_(image_ids), Image.status.in_(Image.GIVEN_UP))
+        .group_by(Image.status)
+        .tuples()
+    )
+    for status, count in sorted(given_up.items()):
+        print(f"imagepipe: {count} of {len(image_ids)} image(s) {status}", file=sys.stderr)
+    return 1 if given_up else 0
 
 
 def wait_for(image_ids, timeout_s, report=print):
-    """Poll the database until every image is completed or failed; True when all ended in time.
+    """Poll the database until every image has ended; True when all ended in time.
 
     For tests and benchmarks, which need no display; ``process --wait`` follows the events.
     """
