@@ -23,6 +23,7 @@ from .outputs import Embedding, Metadata, Variant, save_embedding, save_metadata
 from .schema import MODELS, migrate_schema
 from .sweep import stuck_steps, touch_step
 from .uploads import Upload, claim_upload, issue_upload
+from .webhooks import GoneWebhook, WebhookDelivery
 
 __all__ = [
     "MODELS",
@@ -36,6 +37,8 @@ __all__ = [
     "Step",
     "Upload",
     "Variant",
+    "GoneWebhook",
+    "WebhookDelivery",
     "bind_database",
     "claim_upload",
     "fail_step",

@@ -26,6 +26,7 @@ from . import (
     similar,
     status,
     sweep,
+    webhooks,
 )
 
 #: What a user can cause (bad settings, a service down, a wrong path): one line, no traceback.
@@ -51,6 +52,7 @@ COMMANDS = (
     describe,
     delete,
     dead_letters,
+    webhooks,
     health,
     queues,
     sweep,
