@@ -3,16 +3,20 @@ a real HTTP receiver that verifies signatures with the README's code, the real d
 
 import collections
 import contextlib
+import datetime
 import json
 import os
 import subprocess
+import time
 
 import pytest
 
 from imagepipe.worker_process import start_worker, stop_worker
-from models import WebhookDelivery
+from models import DeadLetter, WebhookDelivery
+from models.image import utcnow
+from models.webhooks import SEND_LEASE_S, record_deliveries
 from tests.cli.test_cli import imagepipe
-from tests.helpers import finish, submit, wait_for_dead_letter, wait_until
+from tests.helpers import finish, queued_messages, submit, wait_for_dead_letter, wait_until
 from tests.webhooks.receiver import Receiver
 
 SECRET = "whsec-e2e-9f8e7d6c5b4a"
@@ -146,3 +150,37 @@ def test_410_stops_deliveries_to_that_url_until_it_is_redelivered(worker_env, st
         only_gone = imagepipe("webhooks", "list", "--status", "gone", env=env)
         assert only_gone.returncode == 0, only_gone.stderr
         assert only_gone.stdout.splitlines()[2].split()[0] == str(rows[2]["id"])
+
+
+@local_storage
+def test_deliveries_left_by_a_process_that_died_before_sending_are_sent_by_a_worker(worker_env, tmp_path):
+    # Given rows as a killed process leaves them: committed and never sent, or claimed long ago
+    with Receiver(SECRET) as receiver:
+        data = {"image": {"id": 1, "status": "completed", "error": None}}
+        never_sent = record_deliveries("image.completed", data, [receiver.url])
+        claimed = record_deliveries("image.completed", data, [receiver.url])
+        long_ago = utcnow() - datetime.timedelta(seconds=SEND_LEASE_S + 1)
+        WebhookDelivery.update(sent_at=long_ago).where(WebhookDelivery.id.in_(claimed)).execute()
+        # when a worker runs
+        with running_worker(webhook_env(worker_env, receiver.url), tmp_path / "worker.log"):
+            wait_until(lambda: statuses() == ["delivered"] * 2, 30, lambda: f"the left rows: {statuses()}")
+
+    # then each was sent once
+    assert sorted(event["id"] for event in receiver.events()) == sorted(
+        WebhookDelivery.get_by_id(i).event_id for i in never_sent + claimed
+    )
+
+
+@local_storage
+def test_the_last_attempt_fails_the_delivery_without_a_dead_letter(worker_env, tmp_path):
+    with Receiver(SECRET, status=500) as receiver:
+        (delivery_id,) = record_deliveries("image.failed", {"image": {"id": 1}}, [receiver.url])
+        env = {**webhook_env(worker_env, receiver.url), "IMAGEPIPE_WEBHOOK_MAX_RETRIES": "2"}
+        with running_worker(env, tmp_path / "worker.log"):
+            wait_until(lambda: statuses() == ["failed"], 30, lambda: f"the delivery to fail: {statuses()}")
+            time.sleep(1)  # room for a wrong fourth attempt or a dead letter
+
+    delivery = WebhookDelivery.get_by_id(delivery_id)
+    assert (delivery.attempts, delivery.last_status_code, len(receiver.requests)) == (3, 500, 3)
+    assert DeadLetter.select().count() == 0
+    assert queued_messages("webhooks", dead=True) == 0
