@@ -9,6 +9,7 @@ from imagepipe.settings import Settings
 from imagepipe.webhooks import DeliveryFailed, deliver
 from models import Image, WebhookDelivery, database, fail_step, register_image, start_step
 from models.webhooks import claim_unsent, record_deliveries, redeliver
+from tests.conftest import with_postgres
 from tests.webhooks.receiver import Receiver, free_port
 
 SECRET = "whsec-deliver-test"
@@ -74,6 +75,7 @@ def test_a_refused_connection_and_a_hung_receiver_are_attempts_to_retry(database
         assert delivery.last_error
 
 
+@with_postgres
 def test_410_marks_the_url_gone_and_later_events_are_not_sent_until_a_redelivery(database_url, receiver):
     receiver.status = 410
     settings = settings_for(receiver.url)
@@ -115,6 +117,7 @@ def test_a_url_taken_out_of_the_setting_fails_its_deliveries_without_a_request(d
     assert receiver.requests == []
 
 
+@with_postgres
 def test_the_deliveries_are_written_in_the_transaction_of_their_event(database_url, receiver, monkeypatch):
     """A rolled-back image failure leaves no delivery; a committed one leaves one per URL."""
     monkeypatch.setattr("models.lifecycle.get_settings", lambda: settings_for(receiver.url, receiver.url + "/2"))
@@ -136,6 +139,7 @@ def test_the_deliveries_are_written_in_the_transaction_of_their_event(database_u
     }
 
 
+@with_postgres
 def test_each_unsent_delivery_is_claimed_once(database_url):
     ids = [one_delivery(f"https://a.example/{n}") for n in range(3)]
 
