@@ -15,5 +15,6 @@ broker = build_broker(get_settings())
 dramatiq.set_broker(broker)
 
 from .pipeline import describe, embed, extract_metadata, ingest, make_variants  # noqa: E402
+from .webhooks import deliver_webhook  # noqa: E402
 
-__all__ = ["broker", "describe", "embed", "extract_metadata", "ingest", "make_variants"]
+__all__ = ["broker", "deliver_webhook", "describe", "embed", "extract_metadata", "ingest", "make_variants"]

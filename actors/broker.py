@@ -2,7 +2,7 @@
 
 import functools
 
-from dramatiq.middleware import AgeLimit, Callbacks, Pipelines, ShutdownNotifications, TimeLimit
+from dramatiq.middleware import AgeLimit, Callbacks, CurrentMessage, Pipelines, ShutdownNotifications, TimeLimit
 
 from imagepipe.retention import retention_days
 from imagepipe.sentry import init_sentry
@@ -19,6 +19,7 @@ from middleware import (
     StepTracking,
     StopWhenOrphaned,
     Sweeper,
+    WebhookDispatch,
     WorkerHealth,
 )
 
@@ -38,6 +39,9 @@ def build_middleware(settings):
       Sweeper only runs a background thread (one process at a time re-sends stuck steps and
       applies retention);
       it is after DatabaseConnections, whose after_process_boot binds the database it reads.
+      So is WebhookDispatch (each process sends the webhook deliveries not sent yet), present
+      only when IMAGEPIPE_WEBHOOK_URL is set.
+    * CurrentMessage only tells the webhook actor which attempt it runs.
     * MessageSizeLimit refuses an oversized message before anything else looks at it.
     * Dramatiq's own middleware that may skip a message (AgeLimit) comes before ours, so a
       step is never marked as started for a message that will not run.
@@ -82,18 +86,21 @@ def build_middleware(settings):
         ShutdownNotifications(),
         Callbacks(),
         Pipelines(),
+        CurrentMessage(),
         RateLimits(
             redis_url=settings.redis_url,
             overrides=settings.rate_limits,
             on_throttle=functools.partial(_throttled, (events.throttled, steps.waiting)),
         ),
         shutdown_timeouts,
-        DeadLetters(events=events),
+        DeadLetters(events=events, webhook_urls_for=settings.webhook_urls_for),
         steps,
         events,
         PipelineRetries(max_retries=settings.max_retries, backoff=settings.retry_backoff_ms),
         shutdown_timeouts.running,
     ]
+    if settings.webhooks:
+        middleware.insert(5, WebhookDispatch())
     if settings.sentry_dsn:
         middleware.insert(3, SentryTags())
     if settings.prometheus:

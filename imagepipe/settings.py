@@ -2,6 +2,7 @@
 
 import functools
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -93,6 +94,16 @@ DEFAULT_URL_EXPIRY_S = 3600
 #: How long a direct-upload form stays valid (s): long enough for a slow phone, short enough
 #: that a leaked form is soon useless.
 DEFAULT_UPLOAD_EXPIRY_S = 600
+#: What IMAGEPIPE_WEBHOOK_URL can subscribe to (README, "Webhooks").
+WEBHOOK_EVENTS = ("image.completed", "image.failed", "image.cancelled", "dead_letter.created")
+#: The longest one webhook POST may take (ms), connecting included: a receiver that hangs holds
+#: a worker thread this long, then the attempt counts as failed and is retried.
+DEFAULT_WEBHOOK_TIMEOUT_MS = 5_000
+#: The webhook schedule (PipelineRetries' exact doubling, in ms): 30 s, 1, 2, 4 ... 128 min,
+#: then every 4 h; 14 retries (15 attempts) span about 24 h 15 min before a delivery fails.
+DEFAULT_WEBHOOK_MIN_BACKOFF_MS = 30_000
+DEFAULT_WEBHOOK_MAX_BACKOFF_MS = 4 * 3600 * 1000
+DEFAULT_WEBHOOK_MAX_RETRIES = 14
 
 
 def _int(environ, name, default):
@@ -144,6 +155,29 @@ def _choices(environ, name, choices):
     if unknown:
         raise ValueError(f"{name} may name {', '.join(choices)}, not {', '.join(unknown)}")
     return values
+
+
+def _webhooks(environ, name):
+    """``"URL image.failed,dead_letter.created=URL"`` -> ((URL, all events), (URL, those two)).
+
+    Entries are separated by whitespace (a URL has none); an entry is a URL, for every event,
+    or event names joined by commas, ``=``, and a URL.
+    """
+    targets = []
+    for entry in (environ.get(name) or "").split():
+        events, url = (entry.split("=", 1)) if WEBHOOK_SUBSCRIPTION.match(entry) else ("", entry)
+        chosen = tuple(event for event in events.split(",") if event) or WEBHOOK_EVENTS
+        unknown = [event for event in chosen if event not in WEBHOOK_EVENTS]
+        if unknown:
+            raise ValueError(f"{name} may subscribe to {', '.join(WEBHOOK_EVENTS)}, not {', '.join(unknown)}")
+        if not url.lower().startswith(("http://", "https://")):
+            raise ValueError(f"{name} takes http:// or https:// URLs, optionally after event=, not {url[:40]!r}")
+        targets.append((url, frozenset(chosen)))
+    return tuple(targets)
+
+
+#: An entry of IMAGEPIPE_WEBHOOK_URL that starts with event names: ``image.failed,...=``.
+WEBHOOK_SUBSCRIPTION = re.compile(r"[a-z_.]+(,[a-z_.]+)*=")
 
 
 def _list(environ, name, default, convert=str):
@@ -228,6 +262,17 @@ class Settings:
     #: The web app's bearer token; empty means no authentication (README, "Web app").
     api_token: str = ""
     max_upload_bytes: int = DEFAULT_MAX_FILE_BYTES
+    #: ``(url, frozenset of WEBHOOK_EVENTS)`` pairs; a URL may carry a password (never logged).
+    webhooks: tuple = field(default=(), repr=False)
+    webhook_secret: str = field(default="", repr=False)
+    webhook_timeout_ms: int = DEFAULT_WEBHOOK_TIMEOUT_MS
+    webhook_min_backoff_ms: int = DEFAULT_WEBHOOK_MIN_BACKOFF_MS
+    webhook_max_backoff_ms: int = DEFAULT_WEBHOOK_MAX_BACKOFF_MS
+    webhook_max_retries: int = DEFAULT_WEBHOOK_MAX_RETRIES
+
+    def webhook_urls_for(self, event_type):
+        """The URLs subscribed to ``event_type`` (one of WEBHOOK_EVENTS), in the order set."""
+        return tuple(url for url, events in self.webhooks if event_type in events)
 
     @classmethod
     def from_env(cls, environ=None):
@@ -247,6 +292,9 @@ class Settings:
         on_damage = _choice(environ, "IMAGEPIPE_ON_DAMAGE", ON_DAMAGE_CHOICES, DEFAULT_ON_DAMAGE)
         describer = _choice(environ, "IMAGEPIPE_DESCRIBER", DESCRIBERS, DEFAULT_DESCRIBER)
         text_embedder = _choice(environ, "IMAGEPIPE_TEXT_EMBEDDER", TEXT_EMBEDDERS, "")
+        webhooks = _webhooks(environ, "IMAGEPIPE_WEBHOOK_URL")
+        if webhooks and not environ.get("IMAGEPIPE_WEBHOOK_SECRET"):
+            raise ValueError("IMAGEPIPE_WEBHOOK_URL needs IMAGEPIPE_WEBHOOK_SECRET to sign what it sends")
         return cls(
             redis_url=redis_url,
             broker_url=environ.get("BROKER_URL") or redis_url,
@@ -310,6 +358,12 @@ class Settings:
             api_token=environ.get("IMAGEPIPE_API_TOKEN", ""),
             max_upload_bytes=_int(environ, "IMAGEPIPE_MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD_BYTES)
             or _int(environ, "IMAGEPIPE_MAX_FILE_BYTES", DEFAULT_MAX_FILE_BYTES),
+            webhooks=webhooks,
+            webhook_secret=environ.get("IMAGEPIPE_WEBHOOK_SECRET", ""),
+            webhook_timeout_ms=_int(environ, "IMAGEPIPE_WEBHOOK_TIMEOUT_MS", DEFAULT_WEBHOOK_TIMEOUT_MS),
+            webhook_min_backoff_ms=_int(environ, "IMAGEPIPE_WEBHOOK_MIN_BACKOFF_MS", DEFAULT_WEBHOOK_MIN_BACKOFF_MS),
+            webhook_max_backoff_ms=_int(environ, "IMAGEPIPE_WEBHOOK_MAX_BACKOFF_MS", DEFAULT_WEBHOOK_MAX_BACKOFF_MS),
+            webhook_max_retries=_int(environ, "IMAGEPIPE_WEBHOOK_MAX_RETRIES", DEFAULT_WEBHOOK_MAX_RETRIES),
         )
 
 

@@ -13,6 +13,7 @@ from .sentry_tags import SentryTags
 from .shutdown import ShutdownTimeouts
 from .steps import StepTracking
 from .sweeper import Sweeper
+from .webhooks import WebhookDispatch
 
 __all__ = [
     "DatabaseConnections",
@@ -27,5 +28,6 @@ __all__ = [
     "StopWhenOrphaned",
     "StepTracking",
     "Sweeper",
+    "WebhookDispatch",
     "WorkerHealth",
 ]

@@ -5,7 +5,9 @@ import traceback
 import dramatiq
 from dramatiq.logging import get_logger
 
-from models import DeadLetter
+from imagepipe.webhooks import DELIVERY_ACTOR
+from models import DeadLetter, database
+from models.webhooks import record_dead_letter_webhooks
 
 from .steps import SKIPPED_REASON, image_id_of
 
@@ -24,11 +26,16 @@ class DeadLetters(dramatiq.Middleware):
     Parameters:
       events(EventPublisher): publishes ``job-dead-lettered`` with ``dead_letter_id`` for each
         stored message; default none.
+      webhook_urls_for(callable): ``Settings.webhook_urls_for``; each dead letter's
+        ``dead_letter.created`` deliveries are written with it, in one transaction (none for
+        the webhook actor's own: its failure would make a webhook that may fail alike).
+        Default none.
     """
 
-    def __init__(self, *, events=None):
+    def __init__(self, *, events=None, webhook_urls_for=None):
         self.logger = get_logger(__name__, type(self))
         self.events = events
+        self.webhook_urls_for = webhook_urls_for
 
     def before_process_message(self, broker, message):
         # Retries counts an attempt in the options only for errors that it retries (not for
@@ -51,18 +58,21 @@ class DeadLetters(dramatiq.Middleware):
     def _store(self, broker, message, error_type, error, formatted_traceback):
         encoded = message.encode().decode()
         try:
-            dead_letter = DeadLetter.create(
-                message_id=message.message_id,
-                actor=message.actor_name,
-                queue=message.queue_name,
-                image_id=image_id_of(broker, message),
-                message=encoded,
-                error_type=error_type,
-                error=error,
-                traceback=formatted_traceback,
-                # 1 when an earlier middleware stopped the message before our before hook ran
-                attempts=getattr(message, "_dead_letter_attempt", 1),
-            )
+            with database.atomic():
+                dead_letter = DeadLetter.create(
+                    message_id=message.message_id,
+                    actor=message.actor_name,
+                    queue=message.queue_name,
+                    image_id=image_id_of(broker, message),
+                    message=encoded,
+                    error_type=error_type,
+                    error=error,
+                    traceback=formatted_traceback,
+                    # 1 when an earlier middleware stopped the message before our before hook ran
+                    attempts=getattr(message, "_dead_letter_attempt", 1),
+                )
+                if self.webhook_urls_for is not None and message.actor_name != DELIVERY_ACTOR:
+                    record_dead_letter_webhooks(dead_letter, self.webhook_urls_for)
         except Exception:
             self.logger.critical(
                 "Could not store dead letter of message %s: %s", message.message_id, encoded, exc_info=True

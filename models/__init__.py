@@ -28,6 +28,7 @@ from .schema import MODELS, migrate_schema
 from .sweep import stuck_steps, touch_step
 from .timeline import step_timeline
 from .uploads import Upload, claim_upload, issue_upload
+from .webhooks import GoneWebhook, WebhookDelivery
 
 __all__ = [
     "MODELS",
@@ -41,6 +42,8 @@ __all__ = [
     "Step",
     "Upload",
     "Variant",
+    "GoneWebhook",
+    "WebhookDelivery",
     "bind_database",
     "cancel_image",
     "claim_upload",

@@ -9,10 +9,12 @@ import datetime
 from typing import NamedTuple
 
 from imagepipe.graph import PIPELINE
+from imagepipe.settings import get_settings
 
 from .database import database
 from .image import DeletedImage, Image, Step, utcnow
 from .outbox import PendingEvent
+from .webhooks import record_event_webhooks
 
 
 class Finished(NamedTuple):
@@ -122,8 +124,14 @@ def finish_step(image_id, name, graph=PIPELINE, *, event=None):
 
 
 def _keep(event):
-    """The outbox row ``(id, payload)`` of ``event``, or None without one."""
-    return None if event is None else (PendingEvent.create(payload=event).id, event)
+    """The outbox row ``(id, payload)`` of ``event``, or None without one; the event's webhook
+    deliveries (models.webhooks) are written with it, in the caller's transaction."""
+    if event is None:
+        return None
+    settings = get_settings()
+    if settings.webhooks:
+        record_event_webhooks(event, settings.webhook_urls_for)
+    return (PendingEvent.create(payload=event).id, event)
 
 
 def waiting_after(image_id, name, graph=PIPELINE):

@@ -13,10 +13,24 @@ from .outputs import Embedding, Metadata, Variant
 from .search import create_search_index
 from .uploads import Upload
 from .vectors import create_vector_search
+from .webhooks import GoneWebhook, WebhookDelivery
 
 log = logging.getLogger(__name__)
 
-MODELS = (Image, Step, Variant, Metadata, Embedding, Description, DeadLetter, Upload, DeletedImage, PendingEvent)
+MODELS = (
+    Image,
+    Step,
+    Variant,
+    Metadata,
+    Embedding,
+    Description,
+    DeadLetter,
+    Upload,
+    DeletedImage,
+    PendingEvent,
+    WebhookDelivery,
+    GoneWebhook,
+)
 #: Unique indexes of earlier versions that now stand in the way: an image had one embedding.
 RETIRED_UNIQUE_INDEXES = {"embedding": ("embedding_image_id",)}
 

@@ -29,6 +29,7 @@ from . import (
     similar,
     status,
     sweep,
+    webhooks,
 )
 
 #: What a user can cause (bad settings, a service down, a wrong path): one line, no traceback.
@@ -56,6 +57,7 @@ COMMANDS = (
     retry,
     delete,
     dead_letters,
+    webhooks,
     health,
     queues,
     sweep,
