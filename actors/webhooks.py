@@ -9,9 +9,8 @@ import dramatiq
 from dramatiq.middleware import CurrentMessage
 
 from imagepipe.settings import get_settings
-from imagepipe.webhooks import DELIVERY_ACTOR, deliver
+from imagepipe.webhooks import DELIVERY_ACTOR, WEBHOOKS_QUEUE, deliver
 
-WEBHOOKS_QUEUE = "webhooks"
 #: Among the messages a worker holds, pipeline steps (priority 0 and 10) run first.
 WEBHOOKS_PRIORITY = 100
 _settings = get_settings()

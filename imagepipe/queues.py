@@ -34,6 +34,7 @@ import redis
 from dramatiq.common import dq_name, xq_name
 
 from imagepipe.graph import PIPELINE
+from imagepipe.webhooks import WEBHOOKS_QUEUE
 from middleware.health import read_workers
 
 #: The key prefix of Dramatiq's Redis broker (RedisBroker's default, which build_broker keeps).
@@ -46,8 +47,10 @@ HEAD_TRIES = 10
 
 
 def pipeline_queues(settings):
-    """The queues of the pipeline's steps (imagepipe.graph, with IMAGEPIPE_QUEUES applied), sorted."""
-    return sorted({settings.queues.get(step.name, step.queue) for step in PIPELINE})
+    """The queues of the pipeline's steps (imagepipe.graph, with IMAGEPIPE_QUEUES applied), and
+    the webhooks' when they are configured, sorted."""
+    webhooks = {WEBHOOKS_QUEUE} if settings.webhooks else set()
+    return sorted({settings.queues.get(step.name, step.queue) for step in PIPELINE} | webhooks)
 
 
 def broker_kind(settings):

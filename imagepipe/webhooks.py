@@ -23,6 +23,8 @@ logger = logging.getLogger(__name__)
 #: The actor that delivers webhooks (actors.webhooks): the dispatcher sends to it, and
 #: DeadLetters makes no dead_letter.created webhook of its own failures.
 DELIVERY_ACTOR = "deliver_webhook"
+#: Its queue of its own, so a slow or absent receiver never delays a pipeline queue.
+WEBHOOKS_QUEUE = "webhooks"
 USER_AGENT = "imagepipe-webhooks/1"
 GONE = 410
 #: Characters of a receiver's error answer or of a network error kept in the log table.

@@ -209,3 +209,9 @@ def test_watch_redraws_every_two_seconds_until_ctrl_c(broker, database_url):
 
     assert 1.5 < second["measured_at"] - first["measured_at"] < 4
     assert (first["queues"][1]["ready"], second["queues"][1]["ready"]) == (0, 1)
+
+
+def test_the_webhooks_queue_is_watched_once_webhooks_are_configured(settings):
+    configured = dataclasses.replace(settings, webhooks=(("https://app.example/hooks", ("image.completed",)),))
+
+    assert pipeline_queues(configured) == ["encode", "images", "webhooks"]

@@ -184,3 +184,26 @@ def test_the_last_attempt_fails_the_delivery_without_a_dead_letter(worker_env, t
     assert (delivery.attempts, delivery.last_status_code, len(receiver.requests)) == (3, 500, 3)
     assert DeadLetter.select().count() == 0
     assert queued_messages("webhooks", dead=True) == 0
+
+
+@local_storage
+def test_a_cancel_from_the_cli_reaches_the_receiver_as_image_cancelled(worker_env, storage, corpus, tmp_path):
+    with Receiver(SECRET) as receiver:
+        env = webhook_env(worker_env, receiver.url)
+        # Given an image cancelled while no worker runs (its delivery row is the cancel's)
+        image_id = submit(storage, corpus / "formats" / "hopper.jpg")
+        cancelled = imagepipe("cancel", str(image_id), env=env)
+        assert cancelled.returncode == 0, cancelled.stderr
+        assert statuses() == ["pending"]
+        # when a worker runs
+        with running_worker(env, tmp_path / "worker.log"):
+            wait_until(lambda: statuses() == ["delivered"], 30, lambda: f"the cancel's webhook: {statuses()}")
+
+    # then the receiver got it, signed, with the image's status
+    (request,) = receiver.requests
+    assert request["verified"]
+    ((event,),) = [receiver.events()]
+    assert (event["type"], event["data"]["image"]) == (
+        "image.cancelled",
+        {"id": image_id, "status": "cancelled", "error": None},
+    )
