@@ -18,7 +18,7 @@ import uvicorn
 from imagepipe.redis_server import free_port
 from imagepipe.samples import make_photo, save_jpeg
 from imagepipe.worker_process import stop_worker
-from tests.helpers import finish, register, start_test_worker, submit, wait_until
+from tests.helpers import finish, register, start_test_worker, submit, unfinished_steps, wait_until
 
 TOKEN = "page-secret"
 #: The page's gallery page size (PER_PAGE in web/page.html).
@@ -279,7 +279,11 @@ def test_the_operations_view_shows_a_real_queue_and_the_real_worker_and_survives
         site.slow_marker.unlink()
         ingest.send_with_options(args=(site.photos[0],), delay=60_000)
         wait_until(lambda: _images_queue(site)["delayed"] == 1, 10, lambda: _images_queue(site))
-        (worker,) = site.client.get("/api/workers").json()["workers"]
+        # the image's other steps end in a moment; then the slow one alone keeps the worker busy
+        wait_until(
+            lambda: _only_slow_step_left(slow) and _only_worker(site)["active"] == 1, 30, lambda: _only_worker(site)
+        )
+        worker = _only_worker(site)
         assert worker["pid"] == site.worker_pid
         page = browse(site.page_url("#operations"))
 
@@ -314,6 +318,16 @@ def test_the_operations_view_shows_a_real_queue_and_the_real_worker_and_survives
         site.slow_marker.unlink(missing_ok=True)
         # the module's other tests count the images made before: the slow one goes again
         site.client.delete(f"/images/{slow}")
+
+
+def _only_slow_step_left(image_id):
+    left = {(name, status) for _, name, status, *_ in unfinished_steps([image_id])}
+    return left == {("metadata", "processing"), ("embed", "queued")}
+
+
+def _only_worker(site):
+    (worker,) = site.client.get("/api/workers").json()["workers"]
+    return worker
 
 
 def _images_queue(site):
@@ -367,3 +381,23 @@ def test_each_view_fits_a_phone(site, browse, errors, route):
     assert page.evaluate("parseFloat(getComputedStyle(document.body).fontSize)") >= 14
     shot(page, name)
     assert errors == []
+
+
+def test_a_waiting_image_can_be_cancelled_from_its_detail_view(site, browse, errors, tmp_path):
+    from playwright.sync_api import expect
+
+    waiting = register(site.storage, save_jpeg(make_photo(300, 200), tmp_path / "to cancel.jpg"))
+    try:
+        page = browse(site.page_url(f"#images/{waiting}"))
+        expect(page.locator("#detail .detail-head .status")).to_have_text("queued")
+
+        page.click("#detail .cancel")
+
+        answer = site.client.post(f"/images/{waiting}/cancel")  # a second cancel: says whether the route exists
+        if answer.status_code == 404:  # the lead's cancel has not landed: the button says so
+            expect(page.locator("#detail .cancel")).to_have_text("this server cannot cancel yet")
+        else:
+            expect(page.locator("#detail .detail-head .status")).to_have_text("cancelled", timeout=DONE_TIMEOUT_MS)
+        assert errors == []
+    finally:
+        site.client.delete(f"/images/{waiting}")
