@@ -401,3 +401,47 @@ def test_a_waiting_image_can_be_cancelled_from_its_detail_view(site, browse, err
         assert errors == []
     finally:
         site.client.delete(f"/images/{waiting}")
+
+
+#: The page's poll interval (OPERATIONS_POLL_MS in web/page.html), and a margin past it
+#: that is shorter than a second interval.
+POLL_S = 5
+PAST_A_POLL_S = POLL_S + 1.5
+HIDE_TAB = """(state) => {
+  Object.defineProperty(document, "visibilityState", {value: state, configurable: true});
+  document.dispatchEvent(new Event("visibilitychange"));
+}"""
+
+
+def test_the_operations_view_polls_only_while_it_is_open_and_the_tab_visible(site, browse, errors):
+    from playwright.sync_api import expect
+
+    page = browse(site.page_url("#operations"))
+    polls = []
+    page.on("request", lambda request: polls.append(time.monotonic()) if "/api/queues" in request.url else None)
+    expect(page.locator("#workers tbody tr")).to_have_count(1)
+
+    # while open and visible: a poll about every POLL_S
+    page.wait_for_timeout(PAST_A_POLL_S * 1000)  # Playwright delivers request events meanwhile
+    assert len(polls) == 1, polls
+
+    # when the operator goes to the images: no more polls
+    page.click("#tab-images")
+    expect(page.locator("#gallery .tile").first).to_be_visible()
+    before = len(polls)
+    page.wait_for_timeout(PAST_A_POLL_S * 1000)  # Playwright delivers request events meanwhile
+    assert len(polls) == before
+
+    # when the view is open again but the tab is hidden: one load on opening, then nothing
+    page.click("#tab-operations")
+    page.wait_for_timeout(1000)
+    assert len(polls) == before + 1
+    page.evaluate(HIDE_TAB, "hidden")
+    page.wait_for_timeout(PAST_A_POLL_S * 1000)  # Playwright delivers request events meanwhile
+    assert len(polls) == before + 1
+
+    # and visible again: it loads at once and polls on
+    page.evaluate(HIDE_TAB, "visible")
+    page.wait_for_timeout(1000)
+    assert len(polls) == before + 2
+    assert errors == []
