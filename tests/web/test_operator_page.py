@@ -7,20 +7,19 @@ Screenshots go to /tmp/page-shots/.
 
 import dataclasses
 import re
-import threading
 import time
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 
-from imagepipe.redis_server import free_port
 from imagepipe.samples import make_photo, save_jpeg
 from imagepipe.worker_process import stop_worker
 from tests.helpers import finish, register, start_test_worker, submit, unfinished_steps, wait_until
+from tests.web.conftest import running_server
 
 TOKEN = "page-secret"
+AUTHORIZED = {"Authorization": f"Bearer {TOKEN}"}
 #: The page's gallery page size (PER_PAGE in web/page.html).
 PER_PAGE = 24
 #: Images registered but never sent: they stay queued, and fill the gallery past one page.
@@ -75,39 +74,33 @@ def site(tmp_path_factory, redis_url, settings):
     }  # fmt: skip
     worker = start_test_worker(env, processes=1, threads=2)
     app = create_app(dataclasses.replace(settings, database_url=database_url, api_token=TOKEN), bind=False)
-    config = uvicorn.Config(app, host="127.0.0.1", port=free_port(), loop="asyncio", http="h11", ws="none",
-                            log_level="warning", timeout_graceful_shutdown=1)  # fmt: skip
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    client = httpx.Client(
-        base_url=f"http://127.0.0.1:{config.port}", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30
-    )
     try:
-        wait_until(lambda: server.started, 10, "uvicorn to start")
-        photos = []
-        for seed in (1, 2):
-            path = save_jpeg(make_photo(1100, 825, seed=seed), folder / f"before tab {seed}.jpg")
-            photos.append(submit(storage, path))
-        broken_path = folder / "broken.jpg"
-        broken_path.write_bytes(b"\xff\xd8\xff\xe0 not really a JPEG")
-        broken = submit(storage, broken_path)
-        finish([*photos, broken])
-        for n in range(WAITING):
-            register(storage, folder / "before tab 1.jpg", name=f"waiting {n:02}.jpg")
-        wait_until(lambda: client.get("/api/workers").json()["workers"], 30, "the worker's heartbeat")
-        (worker_row,) = client.get("/api/workers").json()["workers"]
-        yield Site(
-            str(client.base_url).rstrip("/"), client, photos, broken, worker_row["pid"], folder / "slow", storage
-        )
+        with running_server(app) as url, httpx.Client(base_url=url, headers=AUTHORIZED, timeout=30) as client:
+            photos, broken = _history(storage, folder)
+            wait_until(lambda: client.get("/api/workers").json()["workers"], 30, "the worker's heartbeat")
+            (worker_row,) = client.get("/api/workers").json()["workers"]
+            yield Site(url, client, photos, broken, worker_row["pid"], folder / "slow", storage)
     finally:
-        client.close()
-        server.should_exit = True
-        thread.join(timeout=10)
         stop_worker(worker)
         actors.broker.flush_all()  # the delayed message the operations test left
         bind_storage(None)
         database.close()
+
+
+def _history(storage, folder):
+    """Two photos completed and a corrupt file failed by the worker, then WAITING images that
+    are registered and never sent; (photo ids oldest first, the failed one's id)."""
+    photos = []
+    for seed in (1, 2):
+        path = save_jpeg(make_photo(1100, 825, seed=seed), folder / f"before tab {seed}.jpg")
+        photos.append(submit(storage, path))
+    broken_path = folder / "broken.jpg"
+    broken_path.write_bytes(b"\xff\xd8\xff\xe0 not really a JPEG")
+    broken = submit(storage, broken_path)
+    finish([*photos, broken])
+    for n in range(WAITING):
+        register(storage, folder / "before tab 1.jpg", name=f"waiting {n:02}.jpg")
+    return photos, broken
 
 
 @pytest.fixture
