@@ -13,6 +13,7 @@ from models import Description, Image, Metadata, Variant, step_timeline, timesta
 
 from . import direct_uploads, uploads
 from .db import in_database
+from .previews import previews
 from .responses import ApiError, int_param
 
 DEFAULT_PER_PAGE = 20
@@ -105,7 +106,7 @@ async def list_images(request):
         raise ApiError(400, f"status must be one of {', '.join(STATUSES)}, not {status!r}")
     page = int_param(request, "page", 1)
     per_page = int_param(request, "per_page", DEFAULT_PER_PAGE, maximum=MAX_PER_PAGE)
-    return JSONResponse(await in_database(_image_page, status, page, per_page))
+    return JSONResponse(await in_database(_image_page, status, page, per_page, media_url(request)))
 
 
 def _image_summary(image):
@@ -162,14 +163,16 @@ def _metadata(metadata):
     return body
 
 
-def _image_page(status, page, per_page):
+def _image_page(status, page, per_page, url):
     query = Image.select()
     if status is not None:
         query = query.where(Image.status == status)
     total = query.count()
-    rows = query.order_by(Image.id.desc()).paginate(page, per_page)
+    rows = list(query.order_by(Image.id.desc()).paginate(page, per_page))
+    shown = previews([image.id for image in rows], url, {image.id: image.bytes for image in rows})
+    no_preview = {"thumbnail": None, "saved_bytes": None}
     return {
-        "images": [_image_summary(image) for image in rows],
+        "images": [{**_image_summary(image), **shown.get(image.id, no_preview)} for image in rows],
         "page": page,
         "per_page": per_page,
         "total": total,

@@ -4,17 +4,16 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from imagepipe.search import hit_rows, search, similar
-from models import Image, Variant
+from models import Image
 
 from .db import in_database
 from .images import image_urls, media_url
+from .previews import previews
 from .responses import ApiError, int_param
 
 DEFAULT_K = 20
 MAX_K = 100
 MAX_QUERY_CHARS = 500
-#: The variant shown beside a hit: the smallest WebP, which every browser shows.
-THUMBNAIL_FORMAT = "webp"
 
 
 async def search_images(request):
@@ -43,21 +42,11 @@ async def similar_images(request):
 
 def _rows(find, url):
     rows = hit_rows(find())
-    thumbnails = _thumbnails([row["id"] for row in rows])
+    shown = previews([row["id"] for row in rows], url)
     for row in rows:
-        row["thumbnail"] = url(thumbnails[row["id"]]) if row["id"] in thumbnails else None
+        row["thumbnail"] = shown[row["id"]]["thumbnail"] if row["id"] in shown else None
         row.update(image_urls(row["id"]))
     return rows
-
-
-def _thumbnails(image_ids):
-    """``{image id: key}`` of each image's smallest WebP variant."""
-    variants = (
-        Variant.select(Variant.image, Variant.path)
-        .where(Variant.image.in_(image_ids), Variant.format == THUMBNAIL_FORMAT)
-        .order_by(Variant.width.desc())
-    )
-    return {variant.image_id: variant.path for variant in variants}  # the last, smallest, wins
 
 
 routes = [

@@ -33,41 +33,45 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture
-def serve(settings, database_url, redis_client, storage):
-    """``serve(**settings_overrides)`` -> an httpx.Client on a fresh server; stopped after the test."""
-    running = []
-
-    def start(**overrides):
-        app_settings = dataclasses.replace(settings, database_url=database_url, **overrides)
-        # The database and the storage are bound by their fixtures, shared with the in-process worker.
-        app = create_app(app_settings, bind=False)
-        config = uvicorn.Config(
-            app,
-            host="127.0.0.1",
-            port=free_port(),
-            loop="asyncio",
-            http="h11",
-            ws="none",
-            log_level="warning",
-            timeout_graceful_shutdown=1,  # open SSE responses never end by themselves
-        )
-        server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
+@contextlib.contextmanager
+def running_server(app):
+    """``app`` served by uvicorn in a thread on a free port; yields its base URL, stops after."""
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=free_port(),
+        loop="asyncio",
+        http="h11",
+        ws="none",
+        log_level="warning",
+        timeout_graceful_shutdown=1,  # open SSE responses never end by themselves
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
         deadline = time.monotonic() + START_TIMEOUT_S
         while not server.started:
             assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
             time.sleep(0.02)
-        client = httpx.Client(base_url=f"http://127.0.0.1:{config.port}", timeout=30)
-        running.append((server, thread, client))
-        return client
-
-    yield start
-    for server, thread, client in running:
-        client.close()
+        yield f"http://127.0.0.1:{config.port}"
+    finally:
         server.should_exit = True
         thread.join(timeout=START_TIMEOUT_S)
+
+
+@pytest.fixture
+def serve(settings, database_url, redis_client, storage):
+    """``serve(**settings_overrides)`` -> an httpx.Client on a fresh server; stopped after the test."""
+    with contextlib.ExitStack() as running:
+
+        def start(**overrides):
+            app_settings = dataclasses.replace(settings, database_url=database_url, **overrides)
+            # The database and the storage are bound by their fixtures, shared with the in-process worker.
+            base_url = running.enter_context(running_server(create_app(app_settings, bind=False)))
+            return running.enter_context(httpx.Client(base_url=base_url, timeout=30))
+
+        yield start
 
 
 @pytest.fixture

@@ -53,6 +53,13 @@ def test_upload_is_processed_and_its_variants_are_served(api, photo, settings):
         assert len(served.content) == variant["bytes"]
     listed = api.get("/images", params={"status": "completed", "per_page": 5}).json()
     assert [row["id"] for row in listed["images"]] == [image_id] and listed["total"] == 1
+    # and the gallery's row has the smallest WebP as thumbnail and what the full-size variant saves
+    (row,) = listed["images"]
+    webps = [variant for variant in image["variants"] if variant["format"] == "webp"]
+    assert row["thumbnail"] == min(webps, key=lambda variant: variant["width"])["url"]
+    widest = max(variant["width"] for variant in image["variants"])
+    full_size = min(variant["bytes"] for variant in image["variants"] if variant["width"] == widest)
+    assert row["saved_bytes"] == len(photo) - full_size > 0
 
 
 def test_image_events_run_through_completion_and_resume_exactly(api, jpeg):
