@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from imagepipe.graph import PIPELINE
 from imagepipe.samples import make_photo, save_jpeg
 from imagepipe.worker_process import stop_worker
 from tests.helpers import finish, register, start_test_worker, submit, unfinished_steps, wait_until
@@ -234,15 +235,13 @@ def test_the_detail_view_shows_variants_metadata_words_and_steps(site, browse, e
     words = detail.locator("section", has=page.locator("h2", has_text="Words"))
     expect(words.locator(".tags span")).to_have_count(len(body["words"]["tags"]))
     steps = detail.locator("section", has=page.locator("h2", has_text="Steps"))
-    if "steps" in body:  # the lead's step timeline (GET /images/{id} "steps", "progress")
-        rows = steps.locator("tbody tr")
-        expect(rows).to_have_count(len(body["steps"]))
-        for row, step in zip(rows.all(), body["steps"], strict=True):
-            expect(row.locator("td").first).to_have_text(step["name"])
-            expect(row.locator("td").nth(2)).to_have_text(str(step["attempts"]))
-            expect(row.locator("td").nth(6)).to_have_text(step["worker"] or "–")
-    else:
-        expect(steps.locator(".notice")).to_have_text("this server does not report steps yet")
+    rows = steps.locator("tbody tr")
+    expect(rows).to_have_count(len(body["steps"]))
+    for row, step in zip(rows.all(), body["steps"], strict=True):
+        expect(row.locator("td").first).to_have_text(step["name"])
+        expect(row.locator("td").nth(2)).to_have_text(str(step["attempts"]))
+        assert step["worker"]
+        expect(row.locator("td").nth(6)).to_have_text(step["worker"])
     page.wait_for_function(
         "(img) => img.complete && img.naturalWidth > 0", arg=detail.locator(".hero").element_handle()
     )
@@ -376,21 +375,21 @@ def test_each_view_fits_a_phone(site, browse, errors, route):
     assert errors == []
 
 
-def test_a_waiting_image_can_be_cancelled_from_its_detail_view(site, browse, errors, tmp_path):
+def test_a_waiting_image_can_be_cancelled_and_retried_from_its_detail_view(site, browse, errors, tmp_path):
     from playwright.sync_api import expect
 
     waiting = register(site.storage, save_jpeg(make_photo(300, 200), tmp_path / "to cancel.jpg"))
     try:
         page = browse(site.page_url(f"#images/{waiting}"))
-        expect(page.locator("#detail .detail-head .status")).to_have_text("queued")
+        status = page.locator("#detail .detail-head .status")
+        expect(status).to_have_text("queued")
 
-        page.click("#detail .cancel")
+        page.click("#detail .action")
+        expect(status).to_have_text("cancelled", timeout=DONE_TIMEOUT_MS)
+        expect(page.locator("#detail tbody tr", has_text="cancelled")).to_have_count(len(PIPELINE.names))
 
-        answer = site.client.post(f"/images/{waiting}/cancel")  # a second cancel: says whether the route exists
-        if answer.status_code == 404:  # the lead's cancel has not landed: the button says so
-            expect(page.locator("#detail .cancel")).to_have_text("this server cannot cancel yet")
-        else:
-            expect(page.locator("#detail .detail-head .status")).to_have_text("cancelled", timeout=DONE_TIMEOUT_MS)
+        page.click("#detail .action")  # now the Retry button: the worker takes it from the start
+        expect(status).to_have_text("completed", timeout=DONE_TIMEOUT_MS)
         assert errors == []
     finally:
         site.client.delete(f"/images/{waiting}")
