@@ -19,6 +19,7 @@ from tests.helpers import (
     submit,
     unfinished_steps,
     wait_for_dead_letter,
+    wait_until,
 )
 
 
@@ -163,15 +164,20 @@ def test_many_images_complete_exactly_once(worker, broker, storage, tmp_path, re
 
     images = finish(ids)
     events = next(m for m in broker.middleware if isinstance(m, EventPublisher))
-    assert events.flush()
 
+    def completions():
+        return [
+            decode(fields)["image_id"]
+            for _, fields in redis_client.xrange(events.writer.stream)
+            if decode(fields)["type"] == "image-completed"
+        ]
+
+    # The event follows the commit that the database shows first: the last may be on its way.
+    wait_until(lambda: len(completions()) >= len(ids), 10, lambda: f"every image-completed: {completions()}")
+    worker.join()
+    assert events.flush()
     assert {image.status for image in images.values()} == {"completed"}
-    completions = [
-        decode(fields)["image_id"]
-        for _, fields in redis_client.xrange(events.writer.stream)
-        if decode(fields)["type"] == "image-completed"
-    ]
-    assert sorted(completions) == sorted(ids)
+    assert sorted(completions()) == sorted(ids)
 
 
 def test_a_hung_decoder_fails_its_image_and_the_next_one_completes(worker, storage, tmp_path, monkeypatch):
