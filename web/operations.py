@@ -1,7 +1,10 @@
-"""``/api/queues`` and ``/api/workers``: the queue and worker figures of ``imagepipe queues``, as JSON.
+"""The operations page's JSON: queues, workers, the last hour's activity, the rate limits.
 
-The figures are computed by imagepipe.queues; the README's "Queues and workers" has the schema.
-Its Redis and database calls block, so they run in Starlette's thread pool.
+``/api/queues`` and ``/api/workers`` are the figures of ``imagepipe queues`` (imagepipe.queues),
+``/api/activity`` the per-minute counts the workers keep (imagepipe.activity) and
+``/api/rate-limits`` the budgets of the pipeline's actors (imagepipe.rate_budgets); the
+README's "Queues and workers" has the schemas. Their Redis and database calls block, so they
+run in Starlette's thread pool.
 """
 
 import functools
@@ -10,7 +13,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from imagepipe.activity import read_activity
 from imagepipe.queues import broker_kind, connect, read_queues, read_worker_list
+from imagepipe.rate_budgets import read_rate_limits
 
 from .db import in_database
 
@@ -23,6 +28,17 @@ async def queues(request):
 async def workers(request):
     settings = request.app.state.settings
     return JSONResponse(await run_in_threadpool(read_worker_list, settings, **_clients(settings)))
+
+
+async def activity(request):
+    settings = request.app.state.settings
+    client = _client(settings.events_redis_url)
+    return JSONResponse(await run_in_threadpool(read_activity, client, settings.events_stream))
+
+
+async def rate_limits(request):
+    settings = request.app.state.settings
+    return JSONResponse(await run_in_threadpool(read_rate_limits, _client(settings.redis_url), settings))
 
 
 def _clients(settings):
@@ -40,4 +56,6 @@ def _client(url):
 routes = [
     Route("/api/queues", queues, methods=["GET"]),
     Route("/api/workers", workers, methods=["GET"]),
+    Route("/api/activity", activity, methods=["GET"]),
+    Route("/api/rate-limits", rate_limits, methods=["GET"]),
 ]
