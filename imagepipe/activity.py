@@ -17,6 +17,7 @@ counts are dropped with the events, under the writer's one warning.
 """
 
 import bisect
+import threading
 import time
 
 from imagepipe.graph import PIPELINE
@@ -31,6 +32,9 @@ KEEP_S = 2 * WINDOW_S
 DURATION_BOUNDS_MS = (
     5, 10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000,
 )  # fmt: skip
+#: How often an ActivityReader reads the whole hour again, in seconds (the closed minutes in
+#: between come from its memory).
+REREAD_S = 60
 #: The events whose attempts are counted.
 JOB_ENDS = {"job-completed": "completed", "job-failed": "failed"}
 
@@ -62,13 +66,50 @@ def job_counts(event, stream):
 def read_activity(client, stream, now=None):
     """The last hour as ``GET /api/activity`` returns it (README, "Queues and workers"): 60
     minutes oldest first, the current one last, and per step its totals and percentiles."""
-    now = time.time() if now is None else now
-    last = int(now // BUCKET_S * BUCKET_S)
-    starts = range(last - WINDOW_S + BUCKET_S, last + BUCKET_S, BUCKET_S)
-    with client.pipeline(transaction=False) as pipe:
-        for start in starts:
-            pipe.hgetall(f"{stream}:activity:{start}")
-        hashes = [{key.decode(): int(value) for key, value in fields.items()} for fields in pipe.execute()]
+    return ActivityReader(client, stream).read(now)
+
+
+class ActivityReader:
+    """Reads the last hour again and again (a page polls it), re-reading only what can change.
+
+    A closed minute rarely changes: a job's counts arrive within the writer's linger, and only
+    a terminal event that waited in the outbox (its Redis was away) is counted in its own,
+    older minute when a drain publishes it. So each ``read`` fetches the current and the
+    previous minute, and the whole hour when the last full read is ``reread_s`` old: a late
+    count shows within that, and a poll costs Redis two small hashes instead of sixty.
+    Safe to share between threads.
+    """
+
+    def __init__(self, client, stream, reread_s=REREAD_S):
+        self.client = client
+        self.stream = stream
+        self.reread_s = reread_s
+        self._minutes = {}  # minute start -> its counts, as last read
+        self._read_all_at = None
+        self._lock = threading.Lock()
+
+    def read(self, now=None):
+        now = time.time() if now is None else now
+        last = int(now // BUCKET_S * BUCKET_S)
+        starts = range(last - WINDOW_S + BUCKET_S, last + BUCKET_S, BUCKET_S)
+        with self._lock:
+            stale = self._read_all_at is None or not 0 <= now - self._read_all_at < self.reread_s
+            wanted = list(starts) if stale else list(starts[-2:])
+            with self.client.pipeline(transaction=False) as pipe:
+                for start in wanted:
+                    pipe.hgetall(f"{self.stream}:activity:{start}")
+                answers = pipe.execute()
+            if stale:
+                self._read_all_at = now
+                self._minutes = {}
+            for start, fields in zip(wanted, answers, strict=True):
+                self._minutes[start] = {key.decode(): int(value) for key, value in fields.items()}
+            self._minutes = {start: self._minutes[start] for start in starts if start in self._minutes}
+            hashes = [self._minutes.get(start, {}) for start in starts]
+        return _summary(starts, hashes)
+
+
+def _summary(starts, hashes):
     minutes = [
         {
             "start": start,

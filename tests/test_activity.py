@@ -4,7 +4,15 @@ to a real Redis, and read back as ``GET /api/activity`` returns them."""
 import json
 import time
 
-from imagepipe.activity import BUCKET_S, DURATION_BOUNDS_MS, KEEP_S, minute_key, percentile, read_activity
+from imagepipe.activity import (
+    BUCKET_S,
+    DURATION_BOUNDS_MS,
+    KEEP_S,
+    ActivityReader,
+    minute_key,
+    percentile,
+    read_activity,
+)
 from imagepipe.durable_events import DurableEvents
 from middleware.events import EventPublisher
 
@@ -83,3 +91,17 @@ def test_an_image_that_ended_counts_once_however_often_its_event_is_delivered(re
     minute = read_activity(redis_client, STREAM, now=now)["minutes"][-1]
     assert (minute["images_completed"], minute["images_failed"]) == (1, 1)
     assert redis_client.xlen(STREAM) == 2
+
+
+def test_a_reader_rereads_closed_minutes_only_every_reread_s(redis_client, redis_url):
+    """A poll fetches the current and previous minute; a late count in an older minute (a
+    drained terminal event) shows once the reader reads the whole hour again."""
+    now = time.time() // BUCKET_S * BUCKET_S + 1
+    reader = ActivityReader(redis_client, STREAM, reread_s=30)
+    assert reader.read(now)["minutes"][-3]["images_completed"] == 0
+
+    for ago in (0, 1, 2):  # minutes back from now
+        redis_client.hincrby(minute_key(STREAM, now - ago * BUCKET_S), "images_completed", 1)
+
+    assert [m["images_completed"] for m in reader.read(now + 1)["minutes"][-3:]] == [0, 1, 1]
+    assert [m["images_completed"] for m in reader.read(now + 31)["minutes"][-3:]] == [1, 1, 1]

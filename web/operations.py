@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from imagepipe.activity import read_activity
+from imagepipe.activity import ActivityReader
 from imagepipe.queues import broker_kind, connect, read_queues, read_worker_list
 from imagepipe.rate_budgets import read_rate_limits
 
@@ -31,9 +31,12 @@ async def workers(request):
 
 
 async def activity(request):
-    settings = request.app.state.settings
-    client = _client(settings.events_redis_url)
-    return JSONResponse(await run_in_threadpool(read_activity, client, settings.events_stream))
+    return JSONResponse(await run_in_threadpool(request.app.state.activity.read))
+
+
+def activity_reader(settings):
+    """The app's one reader (its memory of the closed minutes serves every poll), made at start-up."""
+    return ActivityReader(_client(settings.events_redis_url), settings.events_stream)
 
 
 async def rate_limits(request):
