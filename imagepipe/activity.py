@@ -17,6 +17,7 @@ counts are dropped with the events, under the writer's one warning.
 """
 
 import bisect
+import itertools
 import threading
 import time
 
@@ -151,13 +152,9 @@ def percentile(buckets, quantile):
     if not total:
         return None
     rank = quantile * total
-    below = 0
-    for index, count in enumerate(buckets):
-        if count and below + count >= rank:
-            if index == len(DURATION_BOUNDS_MS):
-                return DURATION_BOUNDS_MS[-1]
-            lower = DURATION_BOUNDS_MS[index - 1] if index else 0
-            upper = DURATION_BOUNDS_MS[index]
-            return round(lower + (upper - lower) * (rank - below) / count)
-        below += count
-    return DURATION_BOUNDS_MS[-1]  # not reached: the loop ends at the last counted bucket
+    index = next(i for i, upto in enumerate(itertools.accumulate(buckets)) if buckets[i] and upto >= rank)
+    below, count = sum(buckets[:index]), buckets[index]
+    if index == len(DURATION_BOUNDS_MS):
+        return DURATION_BOUNDS_MS[-1]
+    lower = DURATION_BOUNDS_MS[index - 1] if index else 0
+    return round(lower + (DURATION_BOUNDS_MS[index] - lower) * (rank - below) / count)
