@@ -26,11 +26,12 @@ import logging
 import dramatiq
 
 from imagepipe import imaging
-from imagepipe.description.providers import REMOTE_BUDGET, get_describer, get_text_embedder, remote_rate_limit
+from imagepipe.description.providers import get_describer, get_text_embedder
 from imagepipe.errors import ImageNotFound, JobStopped, PermanentError, ShapeUnsupported
 from imagepipe.graph import PIPELINE, VARIANTS
 from imagepipe.isolation import run_isolated
 from imagepipe.progress import progress
+from imagepipe.rate_budgets import rate_options
 from imagepipe.settings import get_settings
 from imagepipe.storage import IMMUTABLE, content_type, get_storage, variant_key, variant_prefix
 from models import (
@@ -54,16 +55,18 @@ EXPECTED_FAILURES = (PermanentError, JobStopped)
 
 def step_actor(name, **options):
     """Declare the actor of step ``name`` of the pipeline graph: its queue (IMAGEPIPE_QUEUES,
-    else the graph's), priority and ``step`` come from there, imagepipe's permanent errors are its
-    ``throws``, and it ends quietly when its image was deleted under it. The function's name
-    must be the graph's actor name."""
+    else the graph's), priority and ``step`` come from there, its rate-limit budget from
+    imagepipe.rate_budgets, imagepipe's permanent errors are its ``throws``, and it ends quietly
+    when its image was deleted under it. The function's name must be the graph's actor name."""
     step = PIPELINE[name]
-    queue = get_settings().queues.get(name, step.queue)
+    settings = get_settings()
+    queue = settings.queues.get(name, step.queue)
 
     def declare(function):
         if function.__name__ != step.actor:
             raise ValueError(f"step {name!r} is done by actor {step.actor!r}, not {function.__name__!r}")
         options.setdefault("throws", EXPECTED_FAILURES)
+        options.update(rate_options(name, settings))
         return dramatiq.actor(_unless_deleted(function), step=name, queue_name=queue, priority=step.priority, **options)
 
     return declare
@@ -169,7 +172,7 @@ def extract_metadata(image_id):
     progress(90, "described")
 
 
-@step_actor("embed", rate_limit_key="embedding-api")
+@step_actor("embed")
 def embed(image_id):
     """Record the image's vector for similarity search."""
     embedder = imaging.get_embedder(get_settings().embedder)
@@ -182,7 +185,7 @@ def embed(image_id):
     save_embedding(image_id, embedder.name, embedder.dims, imaging.to_bytes(vector))
 
 
-@step_actor("describe", rate_limit_key=REMOTE_BUDGET, rate_limit=remote_rate_limit())
+@step_actor("describe")
 def describe(image_id, provider=None, redo_before=None):
     """Write the image's words for search, with ``provider`` (the configured describer by
     default), and with a text embedder the searchable text's vector beside them.

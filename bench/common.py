@@ -3,8 +3,10 @@
 import contextlib
 import os
 import resource
+import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -12,7 +14,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from imagepipe.cli.table import render_table  # noqa: E402
 from imagepipe.redis_server import PrivateRedis, redis_answers  # noqa: E402
 from imagepipe.samples import make_photo, save_jpeg  # noqa: E402
+from imagepipe.worker_process import stop_worker  # noqa: E402
 
+ROOT = Path(__file__).resolve().parents[1]
+#: How long a server or worker of a benchmark may take to come up, and to stop.
+BOOT_TIMEOUT_S = 60
+STOP_TIMEOUT_S = 10
 CORPUS = Path(os.environ.get("IMAGEPIPE_CORPUS") or Path(__file__).resolve().parents[1] / "tests" / "corpus")
 
 
@@ -110,3 +117,24 @@ def submit_and_wait(paths, timeout_s=1800):
     if not wait_for(ids, timeout_s, report=lambda line: None):
         raise RuntimeError("pipeline did not finish in time")
     return time.perf_counter() - started, ids
+
+
+@contextlib.contextmanager
+def web_server(port, log):
+    """``uvicorn web.app:app`` on ``port`` in its own session, up once /livez answers."""
+    command = [sys.executable, "-m", "uvicorn", "web.app:app", "--port", str(port), "--log-level", "warning"]
+    command += ["--no-access-log", "--timeout-graceful-shutdown", "3"]
+    server = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=log, start_new_session=True)
+    try:
+        deadline = time.monotonic() + BOOT_TIMEOUT_S
+        while True:
+            with contextlib.suppress(OSError):
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/livez", timeout=1) as answer:
+                    if answer.status == 200:
+                        break
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"uvicorn did not come up (exit code {server.poll()}); see {log.name}")
+            time.sleep(0.05)
+        yield server
+    finally:
+        stop_worker(server, timeout_s=STOP_TIMEOUT_S)  # SIGTERM, then SIGKILL of the group

@@ -23,25 +23,20 @@ import contextlib
 import json
 import os
 import socket
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import redis
 import redis.asyncio
-from common import print_table, redis_for_bench
+from common import BOOT_TIMEOUT_S, ROOT, STOP_TIMEOUT_S, print_table, redis_for_bench, web_server
 
 from bench import noop_app
 from imagepipe.event_stream import decode, newest_id
 from imagepipe.worker_process import start_worker, stop_worker
 
-ROOT = Path(__file__).resolve().parents[1]
 STREAM = noop_app.KEY_PREFIX + "sse:events"
-BOOT_TIMEOUT_S = 60
-STOP_TIMEOUT_S = 10
 #: After the last message ran, how long the readers may take to get its events.
 DRAIN_S = 2.0
 
@@ -59,27 +54,6 @@ def migrated_database(folder):
     bind_database(url)
     migrate_schema()
     return url
-
-
-@contextlib.contextmanager
-def web_server(port, log):
-    """``uvicorn web.app:app`` on ``port`` in its own session, up once /livez answers."""
-    command = [sys.executable, "-m", "uvicorn", "web.app:app", "--port", str(port), "--log-level", "warning"]
-    command += ["--no-access-log", "--timeout-graceful-shutdown", "3"]
-    server = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=log, start_new_session=True)
-    try:
-        deadline = time.monotonic() + BOOT_TIMEOUT_S
-        while True:
-            with contextlib.suppress(OSError):
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/livez", timeout=1) as answer:
-                    if answer.status == 200:
-                        break
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"uvicorn did not come up (exit code {server.poll()}); see {log.name}")
-            time.sleep(0.05)
-        yield server
-    finally:
-        stop_worker(server, timeout_s=STOP_TIMEOUT_S)  # SIGTERM, then SIGKILL of the group
 
 
 @contextlib.contextmanager

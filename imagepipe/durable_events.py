@@ -3,7 +3,8 @@
 The process that moves an image publishes its event right after the commit. The rows that a
 process left behind (killed before it published, or Redis away then) are published by a
 drain that each `dramatiq` worker process runs every ``DRAIN_INTERVAL_S``. A marker for each
-event (``publish_once.lua``) makes the publisher and any number of drainers append it once.
+event (``publish_once.lua``) makes the publisher and any number of drainers append it once,
+and count its image once in the activity of its minute (imagepipe.activity).
 """
 
 import logging
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import redis
 
+from imagepipe.activity import BUCKET_S, KEEP_S
 from imagepipe.event_stream import EVENT_FIELD
 from imagepipe.event_writer import bounded_client
 from models import database, forget_events, pending_events
@@ -70,7 +72,8 @@ class DurableEvents:
         client = self._client()
         payloads = [payload for _, payload in events]
         try:
-            client.eval(PUBLISH_SCRIPT, 1, self.stream, self.maxlen, EVENT_FIELD, MARKER_TTL_S, *payloads)
+            args = (self.maxlen, EVENT_FIELD, MARKER_TTL_S, BUCKET_S, KEEP_S, *payloads)
+            client.eval(PUBLISH_SCRIPT, 1, self.stream, *args)
         except redis.RedisError as error:
             logger.warning(
                 "Could not publish %d terminal event(s) (%s); they wait in the database.", len(events), error

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import redis
 
+from imagepipe.activity import KEEP_S
 from imagepipe.event_stream import EVENT_FIELD
 
 logger = logging.getLogger(__name__)
@@ -46,7 +47,8 @@ class StreamWriter:
     event cost a no-op job about a third of its throughput (measured: 1,300 against 1,950
     jobs/s). So ``write`` only queues the event in memory, and a daemon thread sends whatever
     has queued up, in order, in one call of a Lua script that runs ``XADD ... MAXLEN ~``
-    for each (``append_events.lua``).
+    for each (``append_events.lua``). The same call adds the events' activity counts
+    (imagepipe.activity) to their minute's hash, which lives ``counts_keep_s``.
 
     Each round trip is bounded by ``timeout_ms`` (connect and read timeouts, no retries inside
     redis-py). A batch that fails is dropped: the first loss is logged as a warning, and the
@@ -58,11 +60,12 @@ class StreamWriter:
     import and again in a forked child.
     """
 
-    def __init__(self, *, redis_url, stream, maxlen, timeout_ms, max_pending=DEFAULT_MAX_PENDING):
+    def __init__(self, *, redis_url, stream, maxlen, timeout_ms, max_pending=DEFAULT_MAX_PENDING, counts_keep_s=KEEP_S):
         self.redis_url = redis_url
         self.stream = stream
         self.maxlen = maxlen
         self.timeout_ms = timeout_ms
+        self.counts_keep_s = counts_keep_s
         self.max_pending = max_pending
         self._start_lock = threading.Lock()
         self._started = False
@@ -74,8 +77,10 @@ class StreamWriter:
         self._start_lock = threading.Lock()
         self._started = False
 
-    def write(self, payload):
-        """Queue one encoded event; never blocks on Redis, never raises.
+    def write(self, payload, counts=None):
+        """Queue one encoded event, and ``counts`` to add with it (``(hash key, (field, ...))``:
+        each field of that hash goes up by one, see imagepipe.activity); never blocks on Redis,
+        never raises.
 
         Called for every event of every job, from every worker thread: it only appends to a
         deque (atomic in CPython) and wakes the writer when that is idle, with no lock taken.
@@ -86,7 +91,7 @@ class StreamWriter:
             with self._lock:
                 self._lose(1, f"more than {self.max_pending} events waiting")
             return
-        self._pending.append(payload)
+        self._pending.append((payload, counts))
         if self._idle:
             self._wake.set()
 
@@ -177,8 +182,11 @@ class StreamWriter:
 
     def _send(self, append, client, batch):
         """None when the batch is stored, else the error."""
+        payloads = [payload for payload, _ in batch]
+        hashes, increments = _merged_counts(counts for _, counts in batch if counts)
+        args = [self.maxlen, EVENT_FIELD, len(payloads), *payloads, self.counts_keep_s, *increments]
         try:
-            append(keys=[self.stream], args=[self.maxlen, EVENT_FIELD, *batch], client=client)
+            append(keys=[self.stream, *hashes], args=args, client=client)
         except Exception as error:  # the thread must outlive any error: it is every job's observer
             return error
         return None
@@ -194,3 +202,12 @@ class StreamWriter:
                 self.stream,
                 reason,
             )
+
+
+def _merged_counts(counts):
+    """The hash keys, and ``(key index, field, increment)`` triples flattened, of a batch's
+    counts: one HINCRBY a field, however many events of the batch add to it."""
+    merged = collections.Counter((key, field) for key, fields in counts for field in fields)
+    hashes = list(dict.fromkeys(key for key, _ in merged))
+    index = {key: position for position, key in enumerate(hashes, start=2)}
+    return hashes, [item for (key, field), n in merged.items() for item in (index[key], field, n)]

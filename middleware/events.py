@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import dramatiq
 from dramatiq.common import q_name
 
+from imagepipe.activity import job_counts
 from imagepipe.durable_events import DurableEvents
 from imagepipe.errors import JobStopped
 from imagepipe.event_stream import encode, logfmt, new_event
@@ -44,6 +45,9 @@ class _Attempt:
 
 class EventPublisher(dramatiq.Middleware):
     """Publishes ``job-*`` events (README, "Events") to a capped Redis Stream and logs each one.
+
+    Each attempt of a pipeline step that ends also counts in the last hour's activity
+    (imagepipe.activity), sent with its event.
 
     Observers never break a job: ``publish`` logs the event and queues it for a background
     writer (``imagepipe.event_writer``), so it neither raises nor waits for Redis; the writer's
@@ -87,7 +91,7 @@ class EventPublisher(dramatiq.Middleware):
         try:
             event = self._event(event_type, message, fields)
             _log(event)
-            self.writer.write(encode(event))
+            self.writer.write(encode(event), job_counts(event, self.writer.stream))
         except Exception:  # an observer must never fail the job it reports on
             logger.exception("Could not publish a %s event.", event_type)
 

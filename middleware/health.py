@@ -124,11 +124,17 @@ def _rss_bytes():
 
 
 def read_workers(client, now=None):
-    """Every worker that has a heartbeat, newest first, each a dict with ``stale`` and ``age_s``."""
+    """Every worker that has a heartbeat, newest first, each a dict with ``stale`` and ``age_s``;
+    two round trips however many there are (the operations page polls this)."""
     now = now or time.time()
+    names = client.zrevrange(WORKERS_KEY, 0, -1)
+    with client.pipeline(transaction=False) as pipe:
+        for name in names:
+            pipe.hgetall(WORKER_KEY_PREFIX + name.decode())
+        hashes = pipe.execute()
     workers = []
-    for name, _ in client.zrevrange(WORKERS_KEY, 0, -1, withscores=True):
-        fields = {k.decode(): v.decode() for k, v in client.hgetall(WORKER_KEY_PREFIX + name.decode()).items()}
+    for name, stored in zip(names, hashes, strict=True):
+        fields = {k.decode(): v.decode() for k, v in stored.items()}
         if not fields:
             client.zrem(WORKERS_KEY, name)  # its hash expired long ago: forget it
             continue

@@ -55,6 +55,7 @@ def create_app(settings=None, *, bind=True):
             bind_storage(open_storage(current.storage_url, public_url=current.public_url))
         app.state.redis = redis.Redis.from_url(current.events_redis_url)
         app.state.event_readers = events.event_limiter()
+        app.state.activity = operations.activity_reader(current)
         app.state.page = _page()
         try:
             yield

@@ -4,6 +4,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from imagepipe.dead_letters import replay
+from imagepipe.graph import PIPELINE
 from models import DeadLetter, timestamp
 
 from .db import in_database
@@ -41,6 +42,7 @@ def _recent(limit):
         {
             "id": row.id,
             "actor": row.actor,
+            "step": _step_of(row.actor),
             "queue": row.queue,
             "image_id": row.image_id,
             "message_id": row.message_id,
@@ -54,6 +56,12 @@ def _recent(limit):
         }
         for row in rows
     ]
+
+
+def _step_of(actor_name):
+    """The pipeline step of ``actor_name`` (imagepipe.graph), or None for another actor's message."""
+    step = PIPELINE.of_actor(actor_name)
+    return None if step is None else step.name
 
 
 routes = [

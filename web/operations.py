@@ -1,8 +1,12 @@
-"""``/api/queues`` and ``/api/workers``: the queue and worker figures of ``imagepipe queues``, as JSON;
-``/metrics``: the same figures as Prometheus gauges (imagepipe.gauges), behind the same token.
+"""The operations page's JSON: queues, workers, the last hour's activity, the rate limits;
+and the same queue figures as Prometheus gauges.
 
-The figures are computed by imagepipe.queues; the README's "Queues and workers" has the schema.
-Its Redis and database calls block, so they run in Starlette's thread pool.
+``/api/queues`` and ``/api/workers`` are the figures of ``imagepipe queues`` (imagepipe.queues),
+``/api/activity`` the per-minute counts the workers keep (imagepipe.activity) and
+``/api/rate-limits`` the budgets of the pipeline's actors (imagepipe.rate_budgets); the
+README's "Queues and workers" has the schemas. Their Redis and database calls block, so they
+run in Starlette's thread pool. ``/metrics`` has the queue figures and the images by status
+as Prometheus gauges (imagepipe.gauges), behind the same token.
 """
 
 import functools
@@ -11,7 +15,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from imagepipe.activity import ActivityReader
 from imagepipe.queues import broker_kind, connect, read_queues, read_worker_list
+from imagepipe.rate_budgets import read_rate_limits
 
 from .db import in_database
 from .responses import error_response
@@ -37,6 +43,20 @@ async def metrics(request):
     return Response(body, media_type=gauges.CONTENT_TYPE)
 
 
+async def activity(request):
+    return JSONResponse(await run_in_threadpool(request.app.state.activity.read))
+
+
+def activity_reader(settings):
+    """The app's one reader (its memory of the closed minutes serves every poll), made at start-up."""
+    return ActivityReader(_client(settings.events_redis_url), settings.events_stream)
+
+
+async def rate_limits(request):
+    settings = request.app.state.settings
+    return JSONResponse(await run_in_threadpool(read_rate_limits, _client(settings.redis_url), settings))
+
+
 def _clients(settings):
     broker = _client(settings.broker_url) if broker_kind(settings) == "redis" else None
     return {"broker_client": broker, "health_client": _client(settings.redis_url)}
@@ -53,4 +73,6 @@ routes = [
     Route("/api/queues", queues, methods=["GET"]),
     Route("/api/workers", workers, methods=["GET"]),
     Route("/metrics", metrics, methods=["GET"]),
+    Route("/api/activity", activity, methods=["GET"]),
+    Route("/api/rate-limits", rate_limits, methods=["GET"]),
 ]

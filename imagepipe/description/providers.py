@@ -14,11 +14,11 @@ def is_remote(provider):
     return provider != "local"
 
 
-def remote_rate_limit(provider=None):
+def remote_rate_limit(provider=None, settings=None):
     """The describe actor's ``rate_limit`` for ``provider`` (the configured one by default):
     the remote budget when it calls an API (a remote describer, or a text embedder), else None
-    (local describing is not limited)."""
-    settings = get_settings()
+    (local describing is not limited). ``settings``: the process's by default."""
+    settings = settings or get_settings()
     calls_api = is_remote(provider or settings.describer) or bool(settings.text_embedder)
     return settings.describe_rate_limit if calls_api else None
 

@@ -231,3 +231,15 @@ def test_dead_letters_are_listed_and_replayed(api, storage, jpeg):
     assert finish([image.id])[image.id].status == "completed"
     assert api.get("/dead-letters").json()["dead_letters"][0]["replay_count"] == 1
     assert api.post("/dead-letters/9999/replay").status_code == 404
+
+
+def test_the_image_list_counts_every_page_with_and_without_a_status(serve):
+    ids = [register_image(f"tests/{n}.jpg", f"{n}.jpg").id for n in range(5)]
+    Image.update(status=Image.FAILED).where(Image.id.in_(ids[:2])).execute()
+    api = serve()
+
+    every = api.get("/images", params={"per_page": 2, "page": 3}).json()
+    failed = api.get("/images", params={"status": "failed", "per_page": 1}).json()
+
+    assert (every["total"], every["pages"], [row["id"] for row in every["images"]]) == (5, 3, [ids[0]])
+    assert (failed["total"], failed["pages"], [row["id"] for row in failed["images"]]) == (2, 2, [ids[1]])
