@@ -13,10 +13,10 @@ logger = logging.getLogger(__name__)
 
 #: How often a running step asks whether its image was cancelled: a cancel stops it within
 #: about this long after its next progress call or during an isolation wait.
-CANCEL_CHECK_INTERVAL_S = 0.5
+CANCEL_CHECK_INTERVAL_S = 1.0
 #: The shortest time between two progress reports kept on the step's row: a step that ends
 #: sooner writes none (its ``done`` says it all), so short steps cost the database nothing.
-RECORD_INTERVAL_S = 1.0
+RECORD_INTERVAL_S = 2.0
 
 
 class StepWatch:

@@ -20,6 +20,7 @@ from tests.helpers import finish, register, start_test_worker, submit, unfinishe
 from tests.web.conftest import running_server
 
 TOKEN = "page-secret"
+EMBED_LIMIT = "100/m"
 AUTHORIZED = {"Authorization": f"Bearer {TOKEN}"}
 #: The page's gallery page size (PER_PAGE in web/page.html).
 PER_PAGE = 24
@@ -72,9 +73,13 @@ def site(tmp_path_factory, redis_url, settings):
         "IMAGEPIPE_STORAGE_URL": storage.address, "IMAGEPIPE_HEARTBEAT_INTERVAL_S": "1",
         # the metadata step takes 60 s while this file exists; an interrupted one ends at once
         "IMAGEPIPE_TEST_SLOW_MARKER": str(folder / "slow"), "IMAGEPIPE_SHUTDOWN_TIMEOUT_S": "1",
+        "IMAGEPIPE_RATE_LIMITS": f"embed={EMBED_LIMIT}",  # a budget for the rate-limit table to show
     }  # fmt: skip
     worker = start_test_worker(env, processes=1, threads=2)
-    app = create_app(dataclasses.replace(settings, database_url=database_url, api_token=TOKEN), bind=False)
+    app_settings = dataclasses.replace(
+        settings, database_url=database_url, api_token=TOKEN, rate_limits={"embed": EMBED_LIMIT}
+    )
+    app = create_app(app_settings, bind=False)
     try:
         with running_server(app) as url, httpx.Client(base_url=url, headers=AUTHORIZED, timeout=30) as client:
             photos, broken = _history(storage, folder)
@@ -329,11 +334,7 @@ def _images_queue(site):
 def _check_activity(site, page):
     from playwright.sync_api import expect
 
-    answer = site.client.get("/api/activity")
-    if answer.status_code == 404:  # not landed yet: the page says so instead of failing
-        expect(page.locator("#activity .notice")).to_have_text("this server does not report these figures yet")
-        return
-    body = answer.json()
+    body = site.client.get("/api/activity").json()
     completed = sum(minute["images_completed"] for minute in body["minutes"])
     assert completed >= len(site.photos)
     expect(page.locator("#activity .chart").first.locator(".summary")).to_contain_text(f"{completed} completed")
@@ -344,13 +345,11 @@ def _check_activity(site, page):
 def _check_rate_limits(site, page):
     from playwright.sync_api import expect
 
-    answer = site.client.get("/api/rate-limits")
-    if answer.status_code == 404:
-        expect(page.locator("#rate-limits .notice")).to_have_text("this server does not report these figures yet")
-        return
-    keys = answer.json()["keys"]
-    if keys:
-        expect(page.locator("#rate-limits tbody tr")).to_have_count(len(keys))
+    keys = site.client.get("/api/rate-limits").json()["keys"]
+    assert [(key["key"], key["limit"]) for key in keys] == [("embedding-api", 100)]
+    row = page.locator("#rate-limits tbody tr")
+    expect(row).to_have_count(1)
+    expect(row.first).to_contain_text("embedding-api")
 
 
 @pytest.mark.parametrize("route", ["", "#images/{id}", "#operations"])
