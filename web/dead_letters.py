@@ -36,26 +36,41 @@ def _replay(dead_letter_id):
     return replay([dead_letter_id], broker=actors.broker)
 
 
+async def show_dead_letter(request):
+    """One dead letter with its whole error and traceback: 200, or 404."""
+    dead_letter_id = request.path_params["dead_letter_id"]
+    body = await in_database(_one, dead_letter_id)
+    if body is None:
+        raise ApiError(404, f"no dead letter with id {dead_letter_id}")
+    return JSONResponse(body)
+
+
+def _one(dead_letter_id):
+    row = DeadLetter.get_or_none(DeadLetter.id == dead_letter_id)
+    return None if row is None else {**_summary(row), "error": row.error, "traceback": row.traceback}
+
+
 def _recent(limit):
-    rows = DeadLetter.select().order_by(DeadLetter.id.desc()).limit(limit)
-    return [
-        {
-            "id": row.id,
-            "actor": row.actor,
-            "step": _step_of(row.actor),
-            "queue": row.queue,
-            "image_id": row.image_id,
-            "message_id": row.message_id,
-            "error_type": row.error_type,
-            "error": row.error[:ERROR_CHARS],
-            "attempts": row.attempts,
-            "failed_at": timestamp(row.failed_at),
-            "replayed_at": timestamp(row.replayed_at),
-            "replay_count": row.replay_count,
-            "replay": f"/dead-letters/{row.id}/replay",
-        }
-        for row in rows
-    ]
+    return [_summary(row) for row in DeadLetter.select().order_by(DeadLetter.id.desc()).limit(limit)]
+
+
+def _summary(row):
+    return {
+        "id": row.id,
+        "actor": row.actor,
+        "step": _step_of(row.actor),
+        "queue": row.queue,
+        "image_id": row.image_id,
+        "message_id": row.message_id,
+        "error_type": row.error_type,
+        "error": row.error[:ERROR_CHARS],
+        "attempts": row.attempts,
+        "failed_at": timestamp(row.failed_at),
+        "replayed_at": timestamp(row.replayed_at),
+        "replay_count": row.replay_count,
+        "url": f"/dead-letters/{row.id}",
+        "replay": f"/dead-letters/{row.id}/replay",
+    }
 
 
 def _step_of(actor_name):
@@ -66,5 +81,6 @@ def _step_of(actor_name):
 
 routes = [
     Route("/dead-letters", list_dead_letters, methods=["GET"]),
+    Route("/dead-letters/{dead_letter_id:int}", show_dead_letter, methods=["GET"]),
     Route("/dead-letters/{dead_letter_id:int}/replay", replay_dead_letter, methods=["POST"]),
 ]

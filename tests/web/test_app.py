@@ -243,3 +243,21 @@ def test_the_image_list_counts_every_page_with_and_without_a_status(serve):
 
     assert (every["total"], every["pages"], [row["id"] for row in every["images"]]) == (5, 3, [ids[0]])
     assert (failed["total"], failed["pages"], [row["id"] for row in failed["images"]]) == (2, 2, [ids[1]])
+
+
+def test_one_dead_letter_has_its_whole_error_and_traceback(serve, database_url):
+    from models import DeadLetter
+
+    client = serve()
+    row = DeadLetter.create(
+        message_id="m-1", queue="images", actor="ingest", image_id=None, error_type="CorruptImage",
+        error="x" * 800, traceback="Traceback (most recent call last):\n  ...", message="{}", attempts=1,
+    )  # fmt: skip
+
+    listed = client.get("/dead-letters").json()["dead_letters"][0]
+    shown = client.get(listed["url"])
+
+    assert listed["url"] == f"/dead-letters/{row.id}" and len(listed["error"]) < 800
+    assert shown.status_code == 200
+    assert (shown.json()["error"], shown.json()["traceback"]) == ("x" * 800, row.traceback)
+    assert client.get("/dead-letters/9999").status_code == 404

@@ -305,6 +305,9 @@ def test_the_operations_view_shows_a_real_queue_and_the_real_worker_and_survives
             expect(worker_row.locator('td[data-label="Failed"]')).to_have_text(str(worker["failed"]))
             expect(page.locator("#failures li")).to_have_count(1)
             expect(page.locator("#failures li a")).to_have_attribute("href", f"#images/{site.broken}")
+            # its dead letter, opened in place: the whole error and traceback
+            page.click("#failures li details summary")
+            expect(page.locator("#failures li details pre")).to_contain_text("Traceback (most recent call last)")
             _check_activity(site, page)
             _check_rate_limits(site, page)
             if attempt == "first load":
