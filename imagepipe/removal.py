@@ -8,6 +8,7 @@ its source or rows vanish under it, and variants written meanwhile are deleted.
 from imagepipe.storage import get_storage, variant_prefix
 from imagepipe.storage.keys import SOURCES_DIR
 from models import DeletedImage, Image, Upload, Variant, database
+from models.image import utcnow
 
 #: Sources that imagepipe itself stored (uploads, copies made by ``process``); a file that a
 #: user registered where it lay in local storage is theirs, and is left alone.
@@ -16,7 +17,8 @@ OWNED_SOURCE_DIRS = (f"{SOURCES_DIR}/", "uploads/")
 
 def delete_image(image_id, *conditions):
     """Delete the image's rows and objects; False when there is no such image (or none that
-    meets ``conditions``, peewee expressions on Image, tested as it is read)."""
+    meets ``conditions``, peewee expressions on Image, tested when it is read and again in the
+    deleting transaction)."""
     image = Image.get_or_none(Image.id == image_id, *conditions)
     if image is None:
         return False
@@ -26,6 +28,9 @@ def delete_image(image_id, *conditions):
     # Writes only inside the transaction: SQLite cannot turn a reader into a writer while a
     # worker writes (that fails at once, whatever the busy timeout), but it waits to begin one.
     with database.atomic():
+        # The conditions again, under the row's write lock: an image retried since the read stays.
+        if conditions and not Image.update(updated_at=utcnow()).where(Image.id == image_id, *conditions).execute():
+            return False
         Upload.delete().where(Upload.image == image_id).execute()
         deleted = image.delete_instance(recursive=True)
         if deleted:

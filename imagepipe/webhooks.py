@@ -7,6 +7,7 @@ webhook must not become a dead letter, whose own webhook could fail the same way
 """
 
 import base64
+import http.client
 import logging
 import urllib.error
 import urllib.request
@@ -76,7 +77,8 @@ def post(url, body, *, secret, timeout_ms):
         with error:
             text = error.read(ERROR_LIMIT).decode("utf-8", "replace")
         return Answer(error.code, f"HTTP {error.code}: {text}".strip()[:ERROR_LIMIT])
-    except (OSError, ValueError) as error:  # URLError, timeouts, refused connections, bad URLs
+    # URLError, timeouts, refused connections, bad URLs, and a receiver that breaks HTTP itself
+    except (OSError, ValueError, http.client.HTTPException) as error:
         reason = getattr(error, "reason", error)
         return Answer(None, without_url_credentials(f"{type(error).__name__}: {reason}")[:ERROR_LIMIT])
 

@@ -115,8 +115,13 @@ def finish_step(image_id, name, graph=PIPELINE, *, event=None):
         ready = _ready_after(image_id, name, graph) if moved else ()
         unfinished = Step.select(Step.image).where(Step.image == image_id, Step.status != Step.DONE)
         completed = bool(
+            # queued too: a retry (retry_image) may have queued the image while this step still ran
             Image.update(status=Image.COMPLETED, completed_at=now, updated_at=now, error=None)
-            .where(Image.id == image_id, Image.status == Image.PROCESSING, Image.id.not_in(unfinished))
+            .where(
+                Image.id == image_id,
+                Image.status.in_([Image.QUEUED, Image.PROCESSING]),
+                Image.id.not_in(unfinished),
+            )
             .execute()
         )
         kept = _keep(event) if completed else None
@@ -193,6 +198,8 @@ def fail_step(image_id, name, error, *, event=None):
     the outbox in the same transaction when this call fails the image."""
     now = utcnow()
     with database.atomic():
+        # The image row first, as finish_step and cancel_image take it: one lock order, no deadlock.
+        Image.update(updated_at=now).where(Image.id == image_id).execute()
         Step.update(status=Step.FAILED, error=error, finished_at=now, unended=0).where(
             Step.image == image_id, Step.name == name, Step.status != Step.CANCELLED
         ).execute()

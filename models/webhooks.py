@@ -184,7 +184,9 @@ def redeliver(ids):
         raise ValueError(f"no webhook delivery with id {', '.join(map(str, sorted(missing)))}")
     with database.atomic():
         GoneWebhook.delete().where(GoneWebhook.url.in_({delivery.url for delivery in deliveries})).execute()
-        WebhookDelivery.update(status=WebhookDelivery.PENDING, sent_at=None, updated_at=utcnow()).where(
+        # attempts=0 as well: a fresh schedule, and a claim lost before its first attempt is
+        # claimed again (claim_unsent), as for a new delivery
+        WebhookDelivery.update(status=WebhookDelivery.PENDING, sent_at=None, attempts=0, updated_at=utcnow()).where(
             WebhookDelivery.id.in_(list(ids))
         ).execute()
     return deliveries

@@ -134,3 +134,21 @@ def test_the_watch_raises_once_the_image_is_cancelled_and_not_before(database_ur
 
     with pytest.raises(JobCancelled, match=f"image {image.id} was cancelled"):
         watch.report(50)
+
+
+def test_a_step_still_running_when_its_image_is_retried_completes_it(database_url):
+    """Cancelled while the step ran on (no progress call), retried before it ended: its end
+    completes the image, and the retried message is skipped as done."""
+    image = register_image("a.jpg")
+    for name in PIPELINE.names:
+        if name != "embed":
+            assert start_step(image.id, name)
+            finish_step(image.id, name)
+    assert start_step(image.id, "embed")
+    cancel_image(image.id)
+    assert retry_image(image.id) == ("embed",)
+
+    finished = finish_step(image.id, "embed")  # the attempt that ran on through the cancel
+
+    assert finished.completed and Image.get_by_id(image.id).status == "completed"
+    assert start_step(image.id, "embed") is False
