@@ -1,8 +1,6 @@
 """The reconciliation sweep, run by the workers: one process at a time re-sends stuck steps,
 and applies retention (imagepipe.retention) at most once an interval across the fleet."""
 
-import os
-import socket
 import threading
 import uuid
 from pathlib import Path
@@ -20,6 +18,8 @@ from imagepipe.settings import (
 )
 from imagepipe.sweep import sweep
 from models import database
+
+from .health import worker_name
 
 #: Held by the worker process that sweeps; its value is that process's token.
 LOCK_KEY = "imagepipe:sweeper"
@@ -69,7 +69,7 @@ class Sweeper(dramatiq.Middleware):
         self.redis_url = redis_url
         self.retention = retention or {}
         self.retention_interval_s = retention_interval_s
-        self.token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.token = _new_token()
         self.client = self._script = None
         self._stopped = threading.Event()
 
@@ -80,7 +80,7 @@ class Sweeper(dramatiq.Middleware):
     def after_worker_boot(self, broker, worker):
         if not self.enabled:
             return
-        self.token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"  # per forked process
+        self.token = _new_token()  # per forked process
         self._stopped.clear()
         threading.Thread(target=self._run, args=(broker,), name="sweeper", daemon=True).start()
 
@@ -133,3 +133,8 @@ class Sweeper(dramatiq.Middleware):
             )
             self._script = self.client.register_script(SCRIPT)
         return bool(self._script(keys=[LOCK_KEY], args=[self.token, int(self.interval_s * 2000) or 1]))
+
+
+def _new_token():
+    """This process's lock token: its worker name (``host:pid``) and a random part."""
+    return f"{worker_name()}:{uuid.uuid4().hex[:8]}"
