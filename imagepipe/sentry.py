@@ -35,7 +35,11 @@ def init_sentry(settings, **options):
     """
     if not settings.sentry_dsn:
         return False
-    scrub_event = functools.partial(scrub, media_root=settings.media_root, secrets=(settings.openai_api_key,))
+    scrub_event = functools.partial(
+        scrub,
+        media_root=settings.media_root,
+        secrets=(settings.openai_api_key, settings.api_token, settings.read_token, settings.webhook_secret),
+    )
     sentry_sdk.init(
         dsn=settings.sentry_dsn,
         integrations=[DramatiqIntegration()],

@@ -94,6 +94,8 @@ DEFAULT_URL_EXPIRY_S = 3600
 #: How long a direct-upload form stays valid (s): long enough for a slow phone, short enough
 #: that a leaked form is soon useless.
 DEFAULT_UPLOAD_EXPIRY_S = 600
+#: A page's sign-in lasts a working day.
+DEFAULT_SESSION_TTL_S = 12 * 3600
 #: What IMAGEPIPE_WEBHOOK_URL can subscribe to (README, "Webhooks").
 WEBHOOK_EVENTS = ("image.completed", "image.failed", "image.cancelled", "dead_letter.created")
 #: The longest one webhook POST may take (ms), connecting included: a receiver that hangs holds
@@ -180,6 +182,16 @@ def _webhooks(environ, name):
 WEBHOOK_SUBSCRIPTION = re.compile(r"[a-z_.]+(,[a-z_.]+)*=")
 
 
+def _tokens(environ):
+    """The admin and read tokens, checked: a read token alone would leave nobody to administer."""
+    admin, read = environ.get("IMAGEPIPE_API_TOKEN", ""), environ.get("IMAGEPIPE_READ_TOKEN", "")
+    if read and not admin:
+        raise ValueError("IMAGEPIPE_READ_TOKEN needs IMAGEPIPE_API_TOKEN (the admin token) set too")
+    if read and read == admin:
+        raise ValueError("IMAGEPIPE_READ_TOKEN must differ from IMAGEPIPE_API_TOKEN")
+    return {"api_token": admin, "read_token": read}
+
+
 def _list(environ, name, default, convert=str):
     value = environ.get(name)
     if value in (None, ""):
@@ -259,8 +271,12 @@ class Settings:
     #: Run image work in a killable child process (imagepipe.isolation); off runs it in-process.
     isolate: bool = True
     prometheus: bool = False
-    #: The web app's bearer token; empty means no authentication (README, "Web app").
-    api_token: str = ""
+    #: The web app's tokens: the admin one may do everything, the read one only look; both
+    #: empty means no authentication (README, "Web app").
+    api_token: str = field(default="", repr=False)
+    read_token: str = field(default="", repr=False)
+    #: How long a session cookie of the page lasts after its sign-in.
+    session_ttl_s: float = DEFAULT_SESSION_TTL_S
     max_upload_bytes: int = DEFAULT_MAX_FILE_BYTES
     #: ``(url, frozenset of WEBHOOK_EVENTS)`` pairs; a URL may carry a password (never logged).
     webhooks: tuple = field(default=(), repr=False)
@@ -355,7 +371,8 @@ class Settings:
             retention_interval_s=_float(environ, "IMAGEPIPE_RETENTION_INTERVAL_S", DEFAULT_RETENTION_INTERVAL_S),
             isolate=environ.get("IMAGEPIPE_ISOLATE", "1").lower() not in ("0", "false", "no", "off"),
             prometheus=environ.get("IMAGEPIPE_PROMETHEUS", "").lower() in ("1", "true", "yes", "on"),
-            api_token=environ.get("IMAGEPIPE_API_TOKEN", ""),
+            **_tokens(environ),
+            session_ttl_s=_float(environ, "IMAGEPIPE_SESSION_TTL_S", DEFAULT_SESSION_TTL_S),
             max_upload_bytes=_int(environ, "IMAGEPIPE_MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD_BYTES)
             or _int(environ, "IMAGEPIPE_MAX_FILE_BYTES", DEFAULT_MAX_FILE_BYTES),
             webhooks=webhooks,

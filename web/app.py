@@ -14,15 +14,19 @@ from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
 from imagepipe.graph import PIPELINE
+from imagepipe.redaction import guard_loggers
 from imagepipe.settings import get_settings
 from imagepipe.storage import bind_storage, open_storage
 from models import bind_database
 
-from . import dead_letters, direct_uploads, events, health, images, media, operations, search
-from .auth import TokenAuth
+from . import dead_letters, direct_uploads, events, health, images, media, operations, search, signin
+from .auth import Access
 from .responses import error_response, http_error
+from .same_origin import SameOriginWrites
 
 logger = logging.getLogger(__name__)
+#: uvicorn's loggers, whose records do not propagate: the access log writes every URL served.
+SERVER_LOGGERS = ("uvicorn.access", "uvicorn.error")
 
 
 async def page(request):
@@ -50,6 +54,7 @@ def create_app(settings=None, *, bind=True):
     @contextlib.asynccontextmanager
     async def lifespan(app):
         app.state.settings = current = settings or get_settings()
+        guard_loggers(SERVER_LOGGERS, secrets=(current.api_token, current.read_token))
         if bind:
             bind_database(current.database_url)
             bind_storage(open_storage(current.storage_url, public_url=current.public_url))
@@ -72,10 +77,11 @@ def create_app(settings=None, *, bind=True):
         *media.routes,
         *search.routes,
         *operations.routes,
+        *signin.routes,
     ]
     return Starlette(
         routes=routes,
-        middleware=[Middleware(TokenAuth)],
+        middleware=[Middleware(SameOriginWrites), Middleware(Access)],
         exception_handlers={HTTPException: http_error, Exception: server_error},
         lifespan=lifespan,
     )

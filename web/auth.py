@@ -1,42 +1,109 @@
-"""Bearer-token authentication for every route but the health check and the page itself."""
+"""Who may do what: the admin and read tokens, as a bearer header or the page's session cookie.
 
+Programs send ``Authorization: Bearer TOKEN``; the page signs in once (``POST /session`` with
+that header) and then carries its session cookie (web.sessions), so EventSource and images
+need no credential in their URLs. ``?token=`` is refused, with the way to do it instead: a URL
+is written to access logs, browser history and Referer headers.
+
+What a route needs follows from its method: reading (GET, HEAD) needs the read scope, which
+the admin token has too; anything else needs the admin scope. A new route is thus admin-only
+until it is a GET. Opening a session is the one write the read token may do.
+"""
+
+import hashlib
 import hmac
+from http.cookies import CookieError, SimpleCookie
 from urllib.parse import parse_qs
 
 from .direct_uploads import LOCAL_FORM_PATH
 from .responses import error_response
+from .sessions import COOKIE, session_of
 
-#: Open without a token: the load balancer's probe, the page (whose API calls carry it), and
-#: the local stand-in for a presigned upload form (its unguessable key is its credential).
+READ, ADMIN = "read", "admin"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+SESSION_PATH = "/session"
+#: Open without a credential: the load balancer's probes, the page (it signs in itself), the
+#: session's own route (to learn whether to sign in, and to sign out), and the local stand-in
+#: for a presigned upload form (its unguessable key is its credential).
 PUBLIC_PATHS = frozenset({"/livez", "/readyz", "/healthz", "/", LOCAL_FORM_PATH})
+#: Writes that the read scope may do: opening its own session.
+READ_WRITES = frozenset({("POST", SESSION_PATH)})
+TOKEN_IN_URL = (
+    "?token= is refused: a credential in a URL is written to access logs and browser history. "
+    "Programs: send Authorization: Bearer <token>; people: open the page and sign in."
+)
 
 
-class TokenAuth:
-    """ASGI middleware: 401 JSON unless ``Authorization: Bearer TOKEN`` or ``?token=TOKEN``.
+def tokens_of(settings):
+    """Each scope's token; an empty one turns that scope off, both empty turn authentication off."""
+    return {ADMIN: settings.api_token, READ: settings.read_token}
 
-    The query form exists for EventSource and <img>, which cannot set headers. A pure ASGI
-    middleware rather than BaseHTTPMiddleware, so SSE responses stream through untouched.
 
-    The token is ``settings.api_token`` of the app (read at start-up by its lifespan); an empty
-    one turns authentication off.
+def needed_scope(method, path):
+    return READ if method in SAFE_METHODS or (method, path) in READ_WRITES else ADMIN
+
+
+class Access:
+    """ASGI middleware: 401 without a valid credential, 403 when its scope is too small.
+
+    Pure ASGI rather than BaseHTTPMiddleware, so SSE responses stream through untouched. It
+    leaves the request's ``imagepipe.scope`` and ``imagepipe.client`` (the session or token
+    it came with, one client for the abuse limits) in the ASGI scope.
     """
 
     def __init__(self, app):
         self.app = app
 
     async def __call__(self, scope, receive, send):
-        token = scope["app"].state.settings.api_token.encode() if scope["type"] == "http" else b""
-        if not token or scope["path"] in PUBLIC_PATHS or self._allowed(scope, token):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        response = error_response(401, "authentication required: send Authorization: Bearer <token>")
-        response.headers["WWW-Authenticate"] = "Bearer"
-        await response(scope, receive, send)
+        if b"token" in parse_qs(scope.get("query_string", b"")):
+            await error_response(400, TOKEN_IN_URL)(scope, receive, send)
+            return
+        tokens = tokens_of(scope["app"].state.settings)
+        path, method = scope["path"], scope["method"]
+        if not any(tokens.values()):
+            scope["imagepipe.scope"] = ADMIN
+            await self.app(scope, receive, send)
+            return
+        found = credential(scope, tokens)
+        if found is not None:
+            scope["imagepipe.scope"], scope["imagepipe.client"] = found
+        if path in PUBLIC_PATHS or (path == SESSION_PATH and method != "POST"):
+            await self.app(scope, receive, send)
+            return
+        if found is None:
+            response = error_response(401, "authentication required: send Authorization: Bearer <token>, or sign in")
+            response.headers["WWW-Authenticate"] = "Bearer"
+            await response(scope, receive, send)
+            return
+        if needed_scope(method, path) == ADMIN and found[0] != ADMIN:
+            await error_response(403, "this needs the admin token: the read token may only look")(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
 
-    @staticmethod
-    def _allowed(scope, token):
-        for name, value in scope["headers"]:
-            if name == b"authorization" and value[:7].lower() == b"bearer ":
-                return hmac.compare_digest(value[7:].strip(), token)
-        given = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("token", [])
-        return any(hmac.compare_digest(value.encode(), token) for value in given)
+
+def credential(scope, tokens):
+    """``(scope, client)`` of the request's bearer token or session cookie, or None."""
+    headers = dict(scope["headers"])
+    authorization = headers.get(b"authorization", b"")
+    if authorization[:7].lower() == b"bearer ":
+        given = authorization[7:].strip()
+        for name, token in tokens.items():
+            if token and hmac.compare_digest(given, token.encode()):
+                return name, "token:" + hashlib.sha256(given).hexdigest()[:16]
+        return None
+    session = session_of(session_cookie(scope), tokens)
+    return None if session is None else (session[0], "session:" + session[1])
+
+
+def session_cookie(scope):
+    """The value of the request's session cookie, or None."""
+    cookies = SimpleCookie()
+    try:
+        cookies.load(dict(scope["headers"]).get(b"cookie", b"").decode("latin-1"))
+    except CookieError:
+        return None
+    morsel = cookies.get(COOKIE)
+    return None if morsel is None else morsel.value

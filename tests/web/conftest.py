@@ -155,6 +155,13 @@ def chromium():
         browser.close()
 
 
+def sign_in(page, base_url, token):
+    """Open ``page``'s session with ``token`` (POST /session from its browser context, whose
+    cookie jar keeps the session cookie for every later request of the page)."""
+    response = page.context.request.post(f"{base_url}/session", headers={"Authorization": f"Bearer {token}"})
+    assert response.ok, response.text()
+
+
 @pytest.fixture
 def open_page(chromium):
     """``open_page(**context_options)`` -> a Playwright page in a fresh context; closed after the test.

@@ -192,19 +192,21 @@ def test_media_serves_nothing_outside_variants(serve, media_root, path):
     assert b"secret" not in response.content and response.json() == {"error": "not found"}
 
 
-def test_a_token_guards_every_route_but_health_and_the_page(serve):
+def test_a_token_guards_every_route_but_health_the_page_and_the_session(serve):
     api = serve(api_token="s3cret")
-    for path in ("/images", "/dead-letters", "/events", "/images/1", "/media/variants/1/640.webp"):
+    for path in ("/images", "/dead-letters", "/events", "/images/1"):
         response = api.get(path)
         assert response.status_code == 401, path
         assert "authentication required" in response.json()["error"]
     assert api.get("/images", headers={"Authorization": "Bearer wrong"}).status_code == 401
-    assert api.get("/images", params={"token": "wrong"}).status_code == 401
+    refused = api.get("/images", params={"token": "s3cret"})
+    assert refused.status_code == 400 and "Authorization: Bearer" in refused.json()["error"]
     assert api.get("/images", headers={"Authorization": "Bearer s3cret"}).status_code == 200
     assert api.get("/healthz").status_code == 503  # no token asked: unready (no worker here), not 401
     page = api.get("/")
     assert page.status_code == 200 and "EventSource" in page.text and "viewport" in page.text
-    SseClient(api, "/events?token=s3cret").close()
+    assert api.get("/session").json() == {"authentication": True, "scope": None, "expires_at": None}
+    SseClient(api, "/events", headers={"Authorization": "Bearer s3cret"}).close()
 
 
 def test_dead_letters_are_listed_and_replayed(api, storage, jpeg):

@@ -9,6 +9,7 @@ import dataclasses
 import re
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -17,7 +18,7 @@ from imagepipe.graph import PIPELINE
 from imagepipe.samples import make_photo, save_jpeg
 from imagepipe.worker_process import stop_worker
 from tests.helpers import finish, register, start_test_worker, submit, unfinished_steps, wait_until
-from tests.web.conftest import running_server
+from tests.web.conftest import running_server, sign_in
 
 TOKEN = "page-secret"
 EMBED_LIMIT = "100/m"
@@ -44,7 +45,7 @@ class Site:
     storage: object
 
     def page_url(self, route=""):
-        return f"{self.url}/?token={TOKEN}{route}"
+        return f"{self.url}/{route}"
 
 
 @pytest.fixture(scope="module")
@@ -121,6 +122,8 @@ def browse(open_page, errors):
     def open_(url, **options):
         page = open_page(**(options or DESKTOP))
         page.on("pageerror", lambda error: errors.append(str(error)))
+        origin = urlsplit(url)
+        sign_in(page, f"{origin.scheme}://{origin.netloc}", TOKEN)
         page.goto(url)
         return page
 

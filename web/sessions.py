@@ -1,0 +1,58 @@
+"""The page's session cookie: signed, scoped and expiring, so no credential travels in a URL.
+
+A session is ``v1.<scope>.<id>.<expires>.<signature>``, the signature an HMAC under a key
+derived from the token of its scope (web.signing): rotating a token ends the sessions it
+opened, and nothing is stored server-side. The random id names the session as one client for
+the abuse limits. The cookie is HttpOnly (script cannot read it), SameSite=Strict (no other
+site's request carries it), Secure when the request came over HTTPS, and expires with the
+session.
+"""
+
+import base64
+import hmac
+import secrets
+import time
+
+from .signing import derive_key
+
+COOKIE = "imagepipe_session"
+_VERSION = "v1"
+_PURPOSE = "session cookies"
+
+
+def session_value(scope, token, ttl_s, now=None):
+    """A new session of ``scope`` opened with ``token``, valid ``ttl_s`` from ``now``."""
+    expires = int((time.time() if now is None else now) + ttl_s)
+    body = f"{_VERSION}.{scope}.{secrets.token_urlsafe(12)}.{expires}"
+    return f"{body}.{_signature(body, token)}"
+
+
+def session_of(value, tokens, now=None):
+    """``(scope, session id, expires)`` of a valid cookie value, else None.
+
+    ``tokens`` maps each scope to its token (an empty token: that scope is off).
+    """
+    body, _, signature = (value or "").rpartition(".")
+    parts = body.split(".")
+    if len(parts) != 4 or parts[0] != _VERSION or not parts[3].isdigit():
+        return None
+    _, scope, session_id, expires = parts
+    token = tokens.get(scope)
+    if not token or not hmac.compare_digest(signature, _signature(body, token)):
+        return None
+    if int(expires) <= (time.time() if now is None else now):
+        return None
+    return scope, session_id, int(expires)
+
+
+def cookie_header(value, *, max_age_s, secure):
+    """The ``Set-Cookie`` header for ``value`` (an empty value and 0 s end the session)."""
+    attributes = [f"{COOKIE}={value}", "Path=/", f"Max-Age={int(max_age_s)}", "HttpOnly", "SameSite=Strict"]
+    if secure:
+        attributes.append("Secure")
+    return "; ".join(attributes)
+
+
+def _signature(body, token):
+    digest = hmac.digest(derive_key(token, _PURPOSE), body.encode(), "sha256")
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
