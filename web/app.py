@@ -19,7 +19,7 @@ from imagepipe.settings import get_settings
 from imagepipe.storage import bind_storage, open_storage
 from models import bind_database
 
-from . import dead_letters, direct_uploads, events, health, images, media, operations, search, signin
+from . import dead_letters, direct_uploads, events, health, images, maintenance, media, operations, search, signin
 from .auth import Access
 from .responses import error_response, http_error
 from .same_origin import SameOriginWrites
@@ -78,6 +78,7 @@ def create_app(settings=None, *, bind=True):
         *search.routes,
         *operations.routes,
         *signin.routes,
+        *maintenance.routes,
     ]
     return Starlette(
         routes=routes,

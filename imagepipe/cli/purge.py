@@ -25,14 +25,19 @@ def run(args, settings):
         bind_database(settings.database_url)
         report = purge(days, dry_run=args.dry_run)
     if args.json:
-        rows = [{**vars(p), "oldest": timestamp(p.oldest), "newest": timestamp(p.newest)} for p in report]
-        print(json.dumps({"dry_run": args.dry_run, "kinds": rows}, indent=2))
+        print(json.dumps(report_json(report, dry_run=args.dry_run), indent=2))
     elif not days:
         print(f"retention is off: set {', '.join(f'IMAGEPIPE_{kind.setting.upper()}' for kind in KINDS)}")
     else:
         verb = "would delete" if args.dry_run else "deleted"
         rows = [[p.kind, f"{p.days:g} days", p.count, _when(p.oldest), _when(p.newest)] for p in report]
         print(render_table(["kind", "kept", verb, "oldest (UTC)", "newest (UTC)"], rows))
+
+
+def report_json(report, *, dry_run):
+    """What ``--json`` prints and ``POST /purge`` answers: the counts, oldest and newest per kind."""
+    rows = [{**vars(p), "oldest": timestamp(p.oldest), "newest": timestamp(p.newest)} for p in report]
+    return {"dry_run": dry_run, "kinds": rows}
 
 
 def _when(moment):

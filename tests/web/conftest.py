@@ -85,7 +85,7 @@ class SseClient:
 
     def __init__(self, client, url, headers=None):
         # A client of its own, so that close() drops this connection like a closed tab.
-        self.client = httpx.Client(base_url=client.base_url, headers=client.headers)
+        self.client = httpx.Client(base_url=client.base_url, headers=client.headers, cookies=client.cookies)
         self.events = queue.Queue()
         self.comments = queue.Queue()
         self.status = queue.Queue()
