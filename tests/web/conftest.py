@@ -34,8 +34,10 @@ CHROMIUM_ARGS = [
 
 
 @contextlib.contextmanager
-def running_server(app):
-    """``app`` served by uvicorn in a thread on a free port; yields its base URL, stops after."""
+def running_server(app, log_level="warning"):
+    """``app`` served by uvicorn in a thread on a free port; yields its base URL, stops after.
+
+    ``log_level="info"`` writes uvicorn's access log (logger ``uvicorn.access``)."""
     config = uvicorn.Config(
         app,
         host="127.0.0.1",
@@ -43,7 +45,7 @@ def running_server(app):
         loop="asyncio",
         http="h11",
         ws="none",
-        log_level="warning",
+        log_level=log_level,
         timeout_graceful_shutdown=1,  # open SSE responses never end by themselves
     )
     server = uvicorn.Server(config)
@@ -62,13 +64,16 @@ def running_server(app):
 
 @pytest.fixture
 def serve(settings, database_url, redis_client, storage):
-    """``serve(**settings_overrides)`` -> an httpx.Client on a fresh server; stopped after the test."""
+    """``serve(**settings_overrides)`` -> an httpx.Client on a fresh server; stopped after the test.
+
+    ``serve(log_level="info", ...)`` writes the server's access log."""
     with contextlib.ExitStack() as running:
 
-        def start(**overrides):
+        def start(log_level="warning", **overrides):
             app_settings = dataclasses.replace(settings, database_url=database_url, **overrides)
             # The database and the storage are bound by their fixtures, shared with the in-process worker.
-            base_url = running.enter_context(running_server(create_app(app_settings, bind=False)))
+            app = create_app(app_settings, bind=False)
+            base_url = running.enter_context(running_server(app, log_level=log_level))
             return running.enter_context(httpx.Client(base_url=base_url, timeout=30))
 
         yield start
