@@ -21,6 +21,7 @@ from models import bind_database
 from . import dead_letters, direct_uploads, events, health, images, media, operations, search
 from .auth import TokenAuth
 from .responses import error_response, http_error
+from .signing import media_signer
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +58,7 @@ def create_app(settings=None, *, bind=True):
         app.state.event_readers = events.event_limiter()
         app.state.activity = operations.activity_reader(current)
         app.state.page = _page()
+        app.state.media_signer = media_signer(current)
         try:
             yield
         finally:

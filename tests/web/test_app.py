@@ -194,10 +194,12 @@ def test_media_serves_nothing_outside_variants(serve, media_root, path):
 
 def test_a_token_guards_every_route_but_health_and_the_page(serve):
     api = serve(api_token="s3cret")
-    for path in ("/images", "/dead-letters", "/events", "/images/1", "/media/variants/1/640.webp"):
+    for path in ("/images", "/dead-letters", "/events", "/images/1"):
         response = api.get(path)
         assert response.status_code == 401, path
         assert "authentication required" in response.json()["error"]
+    # media URLs carry their own credential, a signature (tests/security/test_signed_media.py)
+    assert api.get("/media/variants/1/640.webp", headers={"Authorization": "Bearer s3cret"}).status_code == 403
     assert api.get("/images", headers={"Authorization": "Bearer wrong"}).status_code == 401
     assert api.get("/images", params={"token": "wrong"}).status_code == 401
     assert api.get("/images", headers={"Authorization": "Bearer s3cret"}).status_code == 200
