@@ -15,11 +15,12 @@ from starlette.routing import Route
 
 from imagepipe.graph import PIPELINE
 from imagepipe.settings import get_settings
-from imagepipe.storage import bind_storage, open_storage
+from imagepipe.storage import bind_storage, get_storage, open_storage
 from models import bind_database
 
 from . import dead_letters, direct_uploads, events, health, images, media, operations, search
 from .auth import TokenAuth
+from .headers import SecurityHeaders, page_policy
 from .responses import error_response, http_error
 from .signing import media_signer
 
@@ -27,7 +28,8 @@ logger = logging.getLogger(__name__)
 
 
 async def page(request):
-    return HTMLResponse(request.app.state.page)
+    state = request.app.state
+    return HTMLResponse(state.page, headers={"Content-Security-Policy": state.page_csp})
 
 
 def _page():
@@ -58,6 +60,8 @@ def create_app(settings=None, *, bind=True):
         app.state.event_readers = events.event_limiter()
         app.state.activity = operations.activity_reader(current)
         app.state.page = _page()
+        # From the final text, so that the hashes always match what is served.
+        app.state.page_csp = page_policy(app.state.page, get_storage().origins())
         app.state.media_signer = media_signer(current)
         try:
             yield
@@ -75,12 +79,20 @@ def create_app(settings=None, *, bind=True):
         *search.routes,
         *operations.routes,
     ]
-    return Starlette(
+    return _App(
         routes=routes,
         middleware=[Middleware(TokenAuth)],
         exception_handlers={HTTPException: http_error, Exception: server_error},
         lifespan=lifespan,
     )
+
+
+class _App(Starlette):
+    """Starlette with the security headers outside even its ServerErrorMiddleware (which the
+    ``middleware`` list cannot reach), so that a 500 carries them too."""
+
+    def build_middleware_stack(self):
+        return SecurityHeaders(super().build_middleware_stack())
 
 
 #: For ``uvicorn web.app:app``; settings are read and connections made when it starts.

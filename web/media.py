@@ -6,7 +6,9 @@ the same answer as a missing file, so probing learns nothing. With S3 storage th
 its CDN) serves the variants, and this route answers 404.
 
 With a token configured, a URL is served only with a valid, unexpired signature (web/signing.py,
-made by ``images.media_url``): 403 otherwise.
+made by ``images.media_url``): 403 otherwise. Every file goes out with the type its key's
+extension names (an image type, or 404), ``nosniff``, and a sandboxing CSP, so that even a file
+whose bytes are HTML cannot run script in this origin.
 """
 
 import re
@@ -25,6 +27,8 @@ from .signing import MEDIA_PREFIX, InvalidSignature
 _HASHED = re.compile(r"/\d+-[0-9a-f]{12}\.[a-z]+$")
 #: Older keys (``variants/<id>/<width>.<fmt>``) were rewritten in place: caches revalidate.
 REWRITTEN_CACHE_CONTROL = "public, max-age=60"
+#: A served file is never a document: no script, no plugin, no same-origin access, whatever its bytes.
+MEDIA_CSP = "default-src 'none'; frame-ancestors 'none'; sandbox"
 
 
 async def media_file(request):
@@ -46,7 +50,8 @@ async def media_file(request):
     if not path.is_relative_to(storage.path(VARIANTS_DIR)) or not path.is_file() or media_type is None:
         raise ApiError(404, "not found")
     cache = IMMUTABLE if _HASHED.search(key) else REWRITTEN_CACHE_CONTROL
-    return FileResponse(path, media_type=media_type, headers={"Cache-Control": cache})
+    headers = {"Cache-Control": cache, "Content-Security-Policy": MEDIA_CSP, "X-Content-Type-Options": "nosniff"}
+    return FileResponse(path, media_type=media_type, headers=headers)
 
 
 def media_path(key):
