@@ -16,13 +16,15 @@ from starlette.routing import Route
 from imagepipe.graph import PIPELINE
 from imagepipe.redaction import guard_loggers
 from imagepipe.settings import get_settings
-from imagepipe.storage import bind_storage, open_storage
+from imagepipe.storage import bind_storage, get_storage, open_storage
 from models import bind_database
 
 from . import dead_letters, direct_uploads, events, health, images, maintenance, media, operations, search, signin
 from .auth import Access
+from .headers import SecurityHeaders, page_policy
 from .responses import error_response, http_error
 from .same_origin import SameOriginWrites
+from .signing import media_signer
 
 logger = logging.getLogger(__name__)
 #: uvicorn's loggers, whose records do not propagate: the access log writes every URL served.
@@ -30,7 +32,8 @@ SERVER_LOGGERS = ("uvicorn.access", "uvicorn.error")
 
 
 async def page(request):
-    return HTMLResponse(request.app.state.page)
+    state = request.app.state
+    return HTMLResponse(state.page, headers={"Content-Security-Policy": state.page_csp})
 
 
 def _page():
@@ -62,6 +65,9 @@ def create_app(settings=None, *, bind=True):
         app.state.event_readers = events.event_limiter()
         app.state.activity = operations.activity_reader(current)
         app.state.page = _page()
+        # From the final text, so that the hashes always match what is served.
+        app.state.page_csp = page_policy(app.state.page, get_storage().origins())
+        app.state.media_signer = media_signer(current)
         try:
             yield
         finally:
@@ -80,12 +86,20 @@ def create_app(settings=None, *, bind=True):
         *signin.routes,
         *maintenance.routes,
     ]
-    return Starlette(
+    return _App(
         routes=routes,
         middleware=[Middleware(SameOriginWrites), Middleware(Access)],
         exception_handlers={HTTPException: http_error, Exception: server_error},
         lifespan=lifespan,
     )
+
+
+class _App(Starlette):
+    """Starlette with the security headers outside even its ServerErrorMiddleware (which the
+    ``middleware`` list cannot reach), so that a 500 carries them too."""
+
+    def build_middleware_stack(self):
+        return SecurityHeaders(super().build_middleware_stack())
 
 
 #: For ``uvicorn web.app:app``; settings are read and connections made when it starts.

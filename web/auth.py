@@ -18,6 +18,7 @@ from urllib.parse import parse_qs
 from .direct_uploads import LOCAL_FORM_PATH
 from .responses import error_response
 from .sessions import COOKIE, session_of
+from .signing import MEDIA_PREFIX
 
 READ, ADMIN = "read", "admin"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -32,6 +33,9 @@ TOKEN_IN_URL = (
     "?token= is refused: a credential in a URL is written to access logs and browser history. "
     "Programs: send Authorization: Bearer <token>; people: open the page and sign in."
 )
+#: Open below these without a credential: a media URL's signature is its credential, checked
+#: by web/media.py (a token in an <img> URL would leak into logs and histories).
+PUBLIC_PREFIXES = (MEDIA_PREFIX,)
 
 
 def tokens_of(settings):
@@ -70,7 +74,7 @@ class Access:
         found = credential(scope, tokens)
         if found is not None:
             scope["imagepipe.scope"], scope["imagepipe.client"] = found
-        if path in PUBLIC_PATHS or (path == SESSION_PATH and method != "POST"):
+        if path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES) or (path == SESSION_PATH and method != "POST"):
             await self.app(scope, receive, send)
             return
         if found is None:

@@ -14,6 +14,7 @@ from models import Description, Image, Metadata, Variant, step_timeline, timesta
 
 from . import direct_uploads, uploads
 from .db import in_database
+from .media import media_path
 from .previews import previews
 from .responses import ApiError, int_param
 
@@ -122,12 +123,18 @@ def _image_summary(image):
 
 def media_url(request):
     """``key -> absolute URL`` of stored objects: the bucket's (public or presigned), or this
-    app's ``/media/`` for local storage."""
+    app's ``/media/`` for local storage, signed with an expiry when a token is configured
+    (web/signing.py): the one place that makes these URLs."""
     storage, settings = get_storage(), request.app.state.settings
+    signer = request.app.state.media_signer
     base = str(request.base_url).rstrip("/")
 
     def url(key):
-        return storage.url(key, expires_s=settings.url_expiry_s) or f"{base}/media/{key}"
+        stored = storage.url(key, expires_s=settings.url_expiry_s)
+        if stored:
+            return stored
+        path = media_path(key)
+        return base + (signer.sign(path) if signer is not None else path)
 
     return url
 

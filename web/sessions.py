@@ -10,6 +10,7 @@ session.
 
 import base64
 import hmac
+import math
 import secrets
 import time
 
@@ -22,7 +23,7 @@ _PURPOSE = "session cookies"
 
 def session_value(scope, token, ttl_s, now=None):
     """A new session of ``scope`` opened with ``token``, valid ``ttl_s`` from ``now``."""
-    expires = int((time.time() if now is None else now) + ttl_s)
+    expires = math.ceil((time.time() if now is None else now) + ttl_s)  # at least ttl_s
     body = f"{_VERSION}.{scope}.{secrets.token_urlsafe(12)}.{expires}"
     return f"{body}.{_signature(body, token)}"
 

@@ -60,6 +60,11 @@ class Storage(abc.ABC):
         """An absolute URL a browser can fetch ``key`` from, or None when the web app serves it."""
         return None
 
+    def origins(self):
+        """The origins (``scheme://host[:port]``) a browser fetches objects from or uploads them
+        to directly, for the page's Content-Security-Policy; none when the web app serves all."""
+        return ()
+
     def upload_form(self, key, *, content_type, max_bytes, expires_s):
         """A form (``{"url", "fields"}``) that uploads one file to ``key`` directly, the store
         itself refusing more than ``max_bytes``; None when the web app takes the upload."""

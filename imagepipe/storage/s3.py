@@ -6,20 +6,24 @@ roles), never from a message or a URL of ours, so none can reach a log line or a
 """
 
 import contextlib
+import logging
 import os
 import tempfile
 import threading
+import urllib.parse
 from pathlib import Path
 
 import boto3
 import botocore.config
 import botocore.exceptions
 
-from imagepipe.errors import FileTooLarge, SourceMissing, StorageRefused, StorageUnavailable
+from imagepipe.errors import FileTooLarge, SourceMissing, StorageError, StorageRefused, StorageUnavailable
 
 from .base import Storage
 from .cache import SourceCache
 from .keys import safe_name
+
+logger = logging.getLogger(__name__)
 
 #: Read in pieces of this size, so a source is never held in memory whole.
 CHUNK_BYTES = 1 << 20
@@ -136,6 +140,16 @@ class S3Storage(Storage):
                 "get_object", Params={"Bucket": self.bucket, "Key": self._full(key)}, ExpiresIn=int(expires_s)
             )
 
+    def origins(self):
+        # Where boto3 sends a browser: the presigned form's host (virtual-hosted or path style,
+        # as the client resolves it), signed locally without a request; and the public URL's.
+        try:
+            presigned = self.upload_form("origin-probe", content_type="image/jpeg", max_bytes=1, expires_s=60)["url"]
+        except StorageError as error:  # no credentials yet: the endpoint is the best guess
+            logger.warning("cannot presign to learn the bucket's origin (%s); using the endpoint's", error)
+            presigned = self._client().meta.endpoint_url
+        return tuple(dict.fromkeys(_origin(url) for url in (presigned, self.public_url) if url))
+
     def upload_form(self, key, *, content_type, max_bytes, expires_s):
         # The store checks every condition: a bigger file gets EntityTooLarge from it, another
         # key or content type a refusal, and nothing after the expiry.
@@ -204,6 +218,11 @@ class S3Storage(Storage):
         if code in _TRANSIENT or status >= 500 or status == 429:
             return StorageUnavailable(f"storage busy or failing for {self.location(key)}: {code or status}")
         return StorageRefused(f"storage refused {action} on {self.location(key)}: {code or status}")
+
+
+def _origin(url):
+    parts = urllib.parse.urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
 
 
 def _copy_bounded(body, copy, max_bytes, *, declared):

@@ -115,6 +115,14 @@ def test_with_a_public_url_variant_urls_are_that_url_and_the_key(s3_server):
     assert storage.url("variants/1/640-abc.webp", expires_s=60) == "https://cdn.example.com/app/variants/1/640-abc.webp"
 
 
+def test_the_origins_a_browser_reaches_are_the_stores_and_the_public_urls(s3_server):
+    storage = open_storage(f"s3://{s3_server.bucket}/app", public_url="https://cdn.example.com/img")
+    store = s3_server.endpoint.split("://", 1)[1].split("/", 1)[0]
+
+    assert storage.origins() == (f"http://{store}", "https://cdn.example.com")
+    assert open_storage(f"s3://{s3_server.bucket}/app").origins() == (f"http://{store}",)
+
+
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("storage", ["s3"], indirect=True)
 def test_a_worker_with_a_wrong_secret_fails_the_image_with_the_reason_and_leaks_nothing(

@@ -198,6 +198,8 @@ def test_a_token_guards_every_route_but_health_the_page_and_the_session(serve):
         response = api.get(path)
         assert response.status_code == 401, path
         assert "authentication required" in response.json()["error"]
+    # media URLs carry their own credential, a signature (tests/security/test_signed_media.py)
+    assert api.get("/media/variants/1/640.webp", headers={"Authorization": "Bearer s3cret"}).status_code == 403
     assert api.get("/images", headers={"Authorization": "Bearer wrong"}).status_code == 401
     refused = api.get("/images", params={"token": "s3cret"})
     assert refused.status_code == 400 and "Authorization: Bearer" in refused.json()["error"]
