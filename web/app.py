@@ -18,7 +18,7 @@ from imagepipe.settings import get_settings
 from imagepipe.storage import bind_storage, open_storage
 from models import bind_database
 
-from . import dead_letters, direct_uploads, events, health, images, media, operations, search
+from . import dead_letters, direct_uploads, events, health, images, limits, media, operations, search
 from .auth import TokenAuth
 from .responses import error_response, http_error
 
@@ -54,6 +54,7 @@ def create_app(settings=None, *, bind=True):
             bind_database(current.database_url)
             bind_storage(open_storage(current.storage_url, public_url=current.public_url))
         app.state.redis = redis.Redis.from_url(current.events_redis_url)
+        app.state.limits = limits.Limiter(current)
         app.state.event_readers = events.event_limiter()
         app.state.activity = operations.activity_reader(current)
         app.state.page = _page()
@@ -61,6 +62,7 @@ def create_app(settings=None, *, bind=True):
             yield
         finally:
             app.state.redis.close()
+            await app.state.limits.close()
 
     routes = [
         Route("/", page, methods=["GET"]),
@@ -75,7 +77,8 @@ def create_app(settings=None, *, bind=True):
     ]
     return Starlette(
         routes=routes,
-        middleware=[Middleware(TokenAuth)],
+        # Body limits outermost: an oversized body is refused before anything else runs.
+        middleware=[Middleware(limits.BodyLimits), Middleware(TokenAuth)],
         exception_handlers={HTTPException: http_error, Exception: server_error},
         lifespan=lifespan,
     )
