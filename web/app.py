@@ -53,7 +53,9 @@ def create_app(settings=None, *, bind=True):
         if bind:
             bind_database(current.database_url)
             bind_storage(open_storage(current.storage_url, public_url=current.public_url))
-        app.state.redis = redis.Redis.from_url(current.events_redis_url)
+        # One connection per stream read that may run at once: redis-py's default pool raises
+        # past 100 connections, which broke every stream beyond the hundredth.
+        app.state.redis = redis.Redis.from_url(current.events_redis_url, max_connections=events.MAX_CONCURRENT_READS)
         app.state.limits = limits.Limiter(current)
         app.state.event_readers = events.event_limiter()
         app.state.activity = operations.activity_reader(current)

@@ -43,6 +43,10 @@ LEASE_SCRIPT = (Path(__file__).parent / "stream_leases.lua").read_text()
 KEY_PREFIX = "imagepipe:web:"
 #: Redis timeouts (s) of one limiter call; a request waits at most this for its verdict.
 REDIS_TIMEOUT_S = 0.5
+#: Connections to the limits' Redis; a burst waits up to POOL_WAIT_S (s) for one of them
+#: (redis-py's default pool raises past 100 at once, which would let a burst through unlimited).
+POOL_CONNECTIONS = 20
+POOL_WAIT_S = 2.0
 #: After a failed call, the limits are not asked for this long (s): requests go straight through.
 OUTAGE_PAUSE_S = 2.0
 #: The least time (s) between two warnings that the limits are unavailable.
@@ -94,9 +98,14 @@ class Limiter:
         self.upload_rate = parse_rate(settings.web_upload_rate)
         self.auth_failure_rate = parse_rate(settings.web_auth_failure_rate)
         self.max_streams = settings.web_max_streams_per_client
-        self.redis = redis.asyncio.Redis.from_url(
-            settings.redis_url, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S
+        pool = redis.asyncio.BlockingConnectionPool.from_url(
+            settings.redis_url,
+            max_connections=POOL_CONNECTIONS,
+            timeout=POOL_WAIT_S,
+            socket_timeout=REDIS_TIMEOUT_S,
+            socket_connect_timeout=REDIS_TIMEOUT_S,
         )
+        self.redis = redis.asyncio.Redis.from_pool(pool)
         self._window = self.redis.register_script(WINDOW_SCRIPT)
         self._hold = self.redis.register_script(HOLD_SCRIPT)
         self._lease = self.redis.register_script(LEASE_SCRIPT)
