@@ -220,6 +220,8 @@ def main():
             DATABASE_URL=migrated_database(folder),
             MEDIA_ROOT=str(Path(folder) / "media"),
             IMAGEPIPE_EVENTS_STREAM=STREAM,
+            # every reader comes from one address: one client, which web/limits.py caps at 10 streams
+            IMAGEPIPE_WEB_MAX_STREAMS_PER_CLIENT=str(args.clients),
             SENTRY_DSN="",
             PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
         )

@@ -89,6 +89,20 @@ DEFAULT_RETENTION_INTERVAL_S = 3600
 DEFAULT_PORT = 8000
 #: Largest upload the web app accepts, in bytes (0 = the same as IMAGEPIPE_MAX_FILE_BYTES).
 DEFAULT_MAX_UPLOAD_BYTES = 0
+#: Abuse limits of the web app (web/limits.py). Uploads (POST /images, POST /uploads) one
+#: client may start in any window, as COUNT/PERIOD (middleware/rate_limit.py's parse_rate).
+DEFAULT_WEB_UPLOAD_RATE = "60/m"
+#: Failed authentications one address may make in any window; the one past it holds the address.
+DEFAULT_WEB_AUTH_FAILURE_RATE = "20/m"
+#: SSE streams one client may hold open at once.
+DEFAULT_WEB_MAX_STREAMS_PER_CLIENT = 10
+#: Largest body of every route but the two upload forms (JSON, mostly), in bytes.
+DEFAULT_WEB_MAX_JSON_BYTES = 64 * 1024
+#: The most a request's whole body may take to arrive (s); then 408 and the connection closes.
+DEFAULT_WEB_BODY_TIMEOUT_S = 60
+#: The most a request's head (request line and headers) may take to arrive (s); then the
+#: connection closes (web/slow_clients.py).
+DEFAULT_WEB_HEADER_TIMEOUT_S = 10
 #: How long a presigned variant URL stays valid (s), when the bucket is not public.
 DEFAULT_URL_EXPIRY_S = 3600
 #: How long a direct-upload form stays valid (s): long enough for a slow phone, short enough
@@ -278,6 +292,14 @@ class Settings:
     #: How long a session cookie of the page lasts after its sign-in.
     session_ttl_s: float = DEFAULT_SESSION_TTL_S
     max_upload_bytes: int = DEFAULT_MAX_FILE_BYTES
+    #: Abuse limits of the web app (web/limits.py); rates are COUNT/PERIOD or "off", checked
+    #: when the app starts.
+    web_upload_rate: str = DEFAULT_WEB_UPLOAD_RATE
+    web_auth_failure_rate: str = DEFAULT_WEB_AUTH_FAILURE_RATE
+    web_max_streams_per_client: int = DEFAULT_WEB_MAX_STREAMS_PER_CLIENT
+    web_max_json_bytes: int = DEFAULT_WEB_MAX_JSON_BYTES
+    web_body_timeout_s: float = DEFAULT_WEB_BODY_TIMEOUT_S
+    web_header_timeout_s: float = DEFAULT_WEB_HEADER_TIMEOUT_S
     #: ``(url, frozenset of WEBHOOK_EVENTS)`` pairs; a URL may carry a password (never logged).
     webhooks: tuple = field(default=(), repr=False)
     webhook_secret: str = field(default="", repr=False)
@@ -375,6 +397,14 @@ class Settings:
             session_ttl_s=_float(environ, "IMAGEPIPE_SESSION_TTL_S", DEFAULT_SESSION_TTL_S),
             max_upload_bytes=_int(environ, "IMAGEPIPE_MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD_BYTES)
             or _int(environ, "IMAGEPIPE_MAX_FILE_BYTES", DEFAULT_MAX_FILE_BYTES),
+            web_upload_rate=environ.get("IMAGEPIPE_WEB_UPLOAD_RATE") or DEFAULT_WEB_UPLOAD_RATE,
+            web_auth_failure_rate=environ.get("IMAGEPIPE_WEB_AUTH_FAILURE_RATE") or DEFAULT_WEB_AUTH_FAILURE_RATE,
+            web_max_streams_per_client=_int(
+                environ, "IMAGEPIPE_WEB_MAX_STREAMS_PER_CLIENT", DEFAULT_WEB_MAX_STREAMS_PER_CLIENT
+            ),
+            web_max_json_bytes=_int(environ, "IMAGEPIPE_WEB_MAX_JSON_BYTES", DEFAULT_WEB_MAX_JSON_BYTES),
+            web_body_timeout_s=_float(environ, "IMAGEPIPE_WEB_BODY_TIMEOUT_S", DEFAULT_WEB_BODY_TIMEOUT_S),
+            web_header_timeout_s=_float(environ, "IMAGEPIPE_WEB_HEADER_TIMEOUT_S", DEFAULT_WEB_HEADER_TIMEOUT_S),
             webhooks=webhooks,
             webhook_secret=environ.get("IMAGEPIPE_WEBHOOK_SECRET", ""),
             webhook_timeout_ms=_int(environ, "IMAGEPIPE_WEBHOOK_TIMEOUT_MS", DEFAULT_WEBHOOK_TIMEOUT_MS),

@@ -57,3 +57,30 @@ def test_retention_is_off_unless_a_positive_number_of_days_is_set():
     assert (settings.retain_step_history_days, settings.retention_interval_s) == (30.0, 60.0)
     with pytest.raises(ValueError, match="IMAGEPIPE_RETAIN_FAILED_IMAGES_DAYS must be a positive number"):
         Settings.from_env({"IMAGEPIPE_RETAIN_FAILED_IMAGES_DAYS": "0"})
+
+
+def test_the_web_abuse_limits_have_defaults_and_are_read():
+    defaults = Settings.from_env({})
+    assert (defaults.web_upload_rate, defaults.web_auth_failure_rate) == ("60/m", "20/m")
+    assert (defaults.web_max_streams_per_client, defaults.web_max_json_bytes) == (10, 65536)
+    assert (defaults.web_body_timeout_s, defaults.web_header_timeout_s) == (60, 10)
+    environ = {
+        "IMAGEPIPE_WEB_UPLOAD_RATE": "5/30s",
+        "IMAGEPIPE_WEB_AUTH_FAILURE_RATE": "off",
+        "IMAGEPIPE_WEB_MAX_STREAMS_PER_CLIENT": "3",
+        "IMAGEPIPE_WEB_MAX_JSON_BYTES": "1_024",
+        "IMAGEPIPE_WEB_BODY_TIMEOUT_S": "2.5",
+        "IMAGEPIPE_WEB_HEADER_TIMEOUT_S": "1",
+    }
+    settings = Settings.from_env(environ)
+    assert (settings.web_upload_rate, settings.web_auth_failure_rate) == ("5/30s", "off")
+    assert (settings.web_max_streams_per_client, settings.web_max_json_bytes) == (3, 1024)
+    assert (settings.web_body_timeout_s, settings.web_header_timeout_s) == (2.5, 1.0)
+
+
+def test_a_malformed_web_rate_fails_when_the_app_starts():
+    from middleware.rate_limit import InvalidRateLimit
+    from web.limits import Limiter
+
+    with pytest.raises(InvalidRateLimit, match="COUNT/PERIOD"):
+        Limiter(Settings.from_env({"IMAGEPIPE_WEB_UPLOAD_RATE": "lots"}))

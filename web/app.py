@@ -19,7 +19,19 @@ from imagepipe.settings import get_settings
 from imagepipe.storage import bind_storage, get_storage, open_storage
 from models import bind_database
 
-from . import dead_letters, direct_uploads, events, health, images, maintenance, media, operations, search, signin
+from . import (
+    dead_letters,
+    direct_uploads,
+    events,
+    health,
+    images,
+    limits,
+    maintenance,
+    media,
+    operations,
+    search,
+    signin,
+)
 from .auth import Access
 from .headers import SecurityHeaders, page_policy
 from .responses import error_response, http_error
@@ -61,7 +73,10 @@ def create_app(settings=None, *, bind=True):
         if bind:
             bind_database(current.database_url)
             bind_storage(open_storage(current.storage_url, public_url=current.public_url))
-        app.state.redis = redis.Redis.from_url(current.events_redis_url)
+        # One connection per stream read that may run at once: redis-py's default pool raises
+        # past 100 connections, which broke every stream beyond the hundredth.
+        app.state.redis = redis.Redis.from_url(current.events_redis_url, max_connections=events.MAX_CONCURRENT_READS)
+        app.state.limits = limits.Limiter(current)
         app.state.event_readers = events.event_limiter()
         app.state.activity = operations.activity_reader(current)
         app.state.page = _page()
@@ -72,6 +87,7 @@ def create_app(settings=None, *, bind=True):
             yield
         finally:
             app.state.redis.close()
+            await app.state.limits.close()
 
     routes = [
         Route("/", page, methods=["GET"]),
@@ -88,7 +104,8 @@ def create_app(settings=None, *, bind=True):
     ]
     return _App(
         routes=routes,
-        middleware=[Middleware(SameOriginWrites), Middleware(Access)],
+        # Body limits outermost: an oversized body is refused before anything else runs.
+        middleware=[Middleware(limits.BodyLimits), Middleware(SameOriginWrites), Middleware(Access)],
         exception_handlers={HTTPException: http_error, Exception: server_error},
         lifespan=lifespan,
     )

@@ -15,6 +15,7 @@ import hmac
 from http.cookies import CookieError, SimpleCookie
 from urllib.parse import parse_qs
 
+from . import limits
 from .direct_uploads import LOCAL_FORM_PATH
 from .responses import error_response
 from .sessions import COOKIE, session_of
@@ -53,6 +54,10 @@ class Access:
     Pure ASGI rather than BaseHTTPMiddleware, so SSE responses stream through untouched. It
     leaves the request's ``imagepipe.scope`` and ``imagepipe.client`` (the session or token
     it came with, one client for the abuse limits) in the ASGI scope.
+
+    A wrong bearer token counts against its address; over ``web_auth_failure_rate`` the
+    address is held: 429 with Retry-After, its tokens not even checked (web/limits.py). A
+    session cookie is an HMAC that cannot be guessed: a bad one is a plain 401, not counted.
     """
 
     def __init__(self, app):
@@ -71,7 +76,14 @@ class Access:
             scope["imagepipe.scope"] = ADMIN
             await self.app(scope, receive, send)
             return
-        found = credential(scope, tokens)
+        bearer = bearer_token(scope)
+        refusal = None if bearer is None else await limits.auth_held(scope)
+        found = None if refusal is not None else credential(scope, tokens)
+        if bearer is not None and refusal is None and found is None:
+            refusal = await limits.note_auth_failure(scope)
+        if refusal is not None:
+            await refusal(scope, receive, send)
+            return
         if found is not None:
             scope["imagepipe.scope"], scope["imagepipe.client"] = found
         if path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES) or (path == SESSION_PATH and method != "POST"):
@@ -90,16 +102,20 @@ class Access:
 
 def credential(scope, tokens):
     """``(scope, client)`` of the request's bearer token or session cookie, or None."""
-    headers = dict(scope["headers"])
-    authorization = headers.get(b"authorization", b"")
-    if authorization[:7].lower() == b"bearer ":
-        given = authorization[7:].strip()
+    given = bearer_token(scope)
+    if given is not None:
         for name, token in tokens.items():
             if token and hmac.compare_digest(given, token.encode()):
                 return name, "token:" + hashlib.sha256(given).hexdigest()[:16]
         return None
     session = session_of(session_cookie(scope), tokens)
     return None if session is None else (session[0], "session:" + session[1])
+
+
+def bearer_token(scope):
+    """The token of the request's ``Authorization: Bearer`` header, or None."""
+    authorization = dict(scope["headers"]).get(b"authorization", b"")
+    return authorization[7:].strip() if authorization[:7].lower() == b"bearer " else None
 
 
 def session_cookie(scope):

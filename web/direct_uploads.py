@@ -18,18 +18,17 @@ from imagepipe.storage.keys import CONTENT_TYPES, is_source_key
 from imagepipe.submission import enqueue
 from models import Upload, claim_upload, issue_upload, timestamp
 
+from . import limits
 from .db import in_database
 from .responses import ApiError
-from .uploads import MULTIPART_OVERHEAD_BYTES
+from .uploads import LOCAL_FORM_PATH, MULTIPART_OVERHEAD_BYTES
 
-#: The path of the local stand-in for a presigned POST; open without a token (the key is the
-#: capability, as a presigned form's signature is).
-LOCAL_FORM_PATH = "/uploads/form"
 ACCEPTED_TYPES = frozenset(CONTENT_TYPES.values())
 
 
 async def create_upload(request):
     """201 ``{"key", "upload": {"url", "fields"}, "expires_at"}`` for one file of ``bytes``."""
+    await limits.check_upload(request)
     body = await _json(request)
     name, kind, size = body.get("name"), body.get("content_type"), body.get("bytes")
     limit = request.app.state.settings.max_upload_bytes

@@ -7,7 +7,9 @@ or ``?last_event_id=`` for a first connection) and gets exactly the entries afte
 Reads go through ``imagepipe.event_stream.read_events`` (blocking redis-py) in a worker
 thread, one bounded XREAD (``POLL_BLOCK_MS``) at a time. Between reads the response checks
 whether the client is gone, and sends a keep-alive comment when it has been quiet for
-``KEEPALIVE_INTERVAL_S``; so a closed tab ends the server's read within one block. Threads
+``KEEPALIVE_INTERVAL_S``; so a closed tab ends the server's read within one block. Each
+stream holds a lease of its client's ``web_max_streams_per_client`` (web/limits.py), renewed
+every keep-alive interval and released when the response ends, however it ends. Threads
 rather than redis.asyncio because the stream's reading and decoding rules live in one
 synchronous function shared with the CLI; the reads get their own CapacityLimiter so that
 many open streams never starve the pool that serves uploads and database queries.
@@ -22,6 +24,7 @@ from starlette.routing import Route
 
 from imagepipe.event_stream import FROM_START, encode, newest_id, read_events
 
+from . import limits
 from .responses import ApiError
 
 #: The longest one XREAD waits; also how soon a disconnect or keep-alive is noticed.
@@ -32,26 +35,47 @@ KEEPALIVE_INTERVAL_S = 15.0
 MAX_CONCURRENT_READS = 200
 #: How long a browser waits before reconnecting (the SSE ``retry:`` field), in ms.
 RECONNECT_MS = 2_000
+#: A stream's lease lives this many keep-alive intervals past its last renewal (one per
+#: interval): the leases of a killed web process lapse within a minute.
+LEASE_INTERVALS = 4
 _STREAM_ID = re.compile(r"^\d+(-\d+)?$")
 
 
 async def all_events(request):
-    return _event_response(request, image_id=None)
+    return await _event_response(request, image_id=None)
 
 
 async def image_events(request):
-    return _event_response(request, image_id=request.path_params["image_id"])
+    return await _event_response(request, image_id=request.path_params["image_id"])
 
 
-def _event_response(request, image_id):
+async def _event_response(request, image_id):
     last_id = request.headers.get("last-event-id") or request.query_params.get("last_event_id") or None
     if last_id is not None and not _STREAM_ID.match(last_id):
         raise ApiError(400, f"Last-Event-ID must be a stream id like 1700000000000-0, not {last_id!r}")
+    lease = await limits.take_stream_lease(request, ttl_s=LEASE_INTERVALS * KEEPALIVE_INTERVAL_S)
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-    return StreamingResponse(_sse(request, image_id, last_id), media_type="text/event-stream", headers=headers)
+    return _LeasedStream(
+        _sse(request, image_id, last_id, lease), lease, media_type="text/event-stream", headers=headers
+    )
 
 
-async def _sse(request, image_id, last_id):
+class _LeasedStream(StreamingResponse):
+    """A stream that releases its lease when the response ends: done, failed or cancelled
+    (a generator never started would not run its own ``finally``)."""
+
+    def __init__(self, content, lease, **kwargs):
+        super().__init__(content, **kwargs)
+        self.lease = lease
+
+    async def __call__(self, scope, receive, send):
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await self.lease.release()
+
+
+async def _sse(request, image_id, last_id, lease):
     state = request.app.state
     client, stream = state.redis, state.settings.events_stream
     if last_id is None:
@@ -60,8 +84,12 @@ async def _sse(request, image_id, last_id):
         last_id = FROM_START if image_id is not None else await _in_thread(state, newest_id, client, stream)
     wanted = None if image_id is None else str(image_id)
     yield f"retry: {RECONNECT_MS}\n: connected\n\n"
-    quiet_since = time.monotonic()
+    quiet_since = renewed = time.monotonic()
     while not await request.is_disconnected():
+        if time.monotonic() - renewed >= KEEPALIVE_INTERVAL_S:
+            if not await lease.renew():
+                return  # lapsed and taken by the client's other streams: it reconnects (retry:)
+            renewed = time.monotonic()
         batch = await _in_thread(state, _next_batch, client, stream, last_id)
         chunks = []
         for entry_id, event in batch:

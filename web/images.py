@@ -12,7 +12,7 @@ from imagepipe.storage import get_storage
 from imagepipe.submission import enqueue, store_source
 from models import Description, Image, Metadata, Variant, step_timeline, timestamp
 
-from . import direct_uploads, uploads
+from . import direct_uploads, limits, uploads
 from .db import in_database
 from .media import media_path
 from .previews import previews
@@ -37,7 +37,9 @@ async def create_image(request):
 
     JSON ``{"key", "name"}`` confirms a direct upload (``POST /uploads``); a multipart form
     with a ``file`` field sends the bytes through this process, which stores them itself.
+    Either counts against the client's upload budget (web/limits.py) before its body is read.
     """
+    await limits.check_upload(request)
     if request.headers.get("content-type", "").startswith("application/json"):
         key, name = await direct_uploads.confirmed_key(request)
         image = await in_database(direct_uploads.enqueue_confirmed, key, name)

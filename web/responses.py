@@ -13,8 +13,10 @@ def error_response(status_code, message):
 
 
 async def http_error(request, exc):
-    """Starlette's own 404/405 and every ApiError, as JSON."""
-    return error_response(exc.status_code, exc.detail)
+    """Starlette's own 404/405 and every ApiError, as JSON, with the error's headers (Retry-After)."""
+    response = error_response(exc.status_code, exc.detail)
+    response.headers.update(exc.headers or {})
+    return response
 
 
 def int_param(request, name, default, *, minimum=1, maximum=None):

@@ -7,6 +7,9 @@ from imagepipe.imaging.opening import ALLOWED_FORMATS
 
 from .responses import ApiError
 
+#: The path of the local stand-in for a presigned POST (web/direct_uploads.py); here because
+#: the body limits (web/limits.py) treat it as an upload too.
+LOCAL_FORM_PATH = "/uploads/form"
 #: Multipart framing around the file: headers, boundary lines. A Content-Length beyond the
 #: limit plus this is refused before a byte of the body is parsed.
 MULTIPART_OVERHEAD_BYTES = 64 * 1024

@@ -16,6 +16,7 @@ import uvicorn
 from imagepipe.redis_server import free_port
 from tests.conftest import need
 from web.app import create_app
+from web.slow_clients import HeaderTimeoutProtocol, with_header_timeout
 
 START_TIMEOUT_S = 10
 SSE_TIMEOUT_S = 30
@@ -34,16 +35,18 @@ CHROMIUM_ARGS = [
 
 
 @contextlib.contextmanager
-def running_server(app, log_level="warning"):
+def running_server(app, *, header_timeout_s=None, log_level="warning"):
     """``app`` served by uvicorn in a thread on a free port; yields its base URL, stops after.
 
-    ``log_level="info"`` writes uvicorn's access log (logger ``uvicorn.access``)."""
+    Its protocol is the Procfile's (web.slow_clients), with ``header_timeout_s`` when given;
+    ``log_level="info"`` writes uvicorn's access log (logger ``uvicorn.access``).
+    """
     config = uvicorn.Config(
         app,
         host="127.0.0.1",
         port=free_port(),
         loop="asyncio",
-        http="h11",
+        http=HeaderTimeoutProtocol if header_timeout_s is None else with_header_timeout(header_timeout_s),
         ws="none",
         log_level=log_level,
         timeout_graceful_shutdown=1,  # open SSE responses never end by themselves
@@ -73,7 +76,8 @@ def serve(settings, database_url, redis_client, storage):
             app_settings = dataclasses.replace(settings, database_url=database_url, **overrides)
             # The database and the storage are bound by their fixtures, shared with the in-process worker.
             app = create_app(app_settings, bind=False)
-            base_url = running.enter_context(running_server(app, log_level=log_level))
+            timeout_s = app_settings.web_header_timeout_s
+            base_url = running.enter_context(running_server(app, header_timeout_s=timeout_s, log_level=log_level))
             return running.enter_context(httpx.Client(base_url=base_url, timeout=30))
 
         yield start
