@@ -147,3 +147,25 @@ def test_the_page_searches_shows_tags_and_similar_images(api, open_page, corpus,
     screenshot = tmp_path / "imagepipe-search.png"
     page.screenshot(path=screenshot, full_page=True)
     shutil.copyfile(screenshot, "/tmp/imagepipe-search.png")
+
+
+def test_a_tab_follows_more_uploads_than_its_stream_limit_on_its_one_stream(serve, worker, open_page, tmp_path):
+    from playwright.sync_api import expect
+
+    api = serve(web_max_streams_per_client=2)
+    photos = []
+    for index in range(5):
+        path = tmp_path / f"photo {index}.jpg"
+        save_jpeg(make_photo(320 + index, 240), path)
+        photos.append(path)
+    page = open_page(viewport={"width": 1280, "height": 900})
+    streams = []
+    page.on("request", lambda request: "/events" in request.url and streams.append(request.url))
+    page.goto(f"{api.base_url}/")
+    expect(page.locator("#dead .empty")).to_have_text("none")
+    page.set_input_files("#picker", photos)
+    cards = page.locator("#cards .card")
+    expect(cards).to_have_count(5)
+    for index in range(5):
+        expect(cards.nth(index).locator(".status")).to_have_text("completed", timeout=DONE_TIMEOUT_MS * 2)
+    assert streams == [f"{api.base_url}/events"]  # five cards, one stream, within a limit of two
