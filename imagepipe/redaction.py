@@ -41,13 +41,21 @@ class CredentialFilter(logging.Filter):
         self.secrets = tuple(secret for secret in secrets if secret)
 
     def filter(self, record):
-        # Each argument apart, not the formatted message: uvicorn's access formatter reads
-        # the five arguments of its records (client, method, path, version, status).
-        record.msg = self._clean(record.msg)
+        # Each argument apart first: uvicorn's access formatter reads the five arguments of its
+        # records (client, method, path, version, status). Only a message still holding a
+        # credential after that (one in its template) is collapsed into plain text.
         if isinstance(record.args, tuple):
             record.args = tuple(self._clean(arg) for arg in record.args)
         elif isinstance(record.args, dict):
             record.args = {key: self._clean(arg) for key, arg in record.args.items()}
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):
+            message = str(record.msg)  # a malformed record: logging reports it; keep it clean
+            record.args = ()
+        cleaned = without_credentials(message, self.secrets)
+        if cleaned != message:
+            record.msg, record.args = cleaned, ()
         if record.exc_info and not record.exc_text:
             record.exc_text = without_credentials(logging.Formatter().formatException(record.exc_info), self.secrets)
         return True
