@@ -120,10 +120,11 @@ def submit_and_wait(paths, timeout_s=1800):
 
 
 @contextlib.contextmanager
-def web_server(port, log):
-    """``uvicorn web.app:app`` on ``port`` in its own session, up once /livez answers."""
+def web_server(port, log, *, http=None):
+    """``uvicorn web.app:app`` on ``port`` in its own session, up once /livez answers;
+    ``http``: uvicorn's ``--http`` (the Procfile's is ``web.slow_clients:HeaderTimeoutProtocol``)."""
     command = [sys.executable, "-m", "uvicorn", "web.app:app", "--port", str(port), "--log-level", "warning"]
-    command += ["--no-access-log", "--timeout-graceful-shutdown", "3"]
+    command += ["--no-access-log", "--timeout-graceful-shutdown", "3"] + (["--http", http] if http else [])
     server = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=log, start_new_session=True)
     try:
         deadline = time.monotonic() + BOOT_TIMEOUT_S

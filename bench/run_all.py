@@ -6,7 +6,7 @@ from pathlib import Path
 
 BENCHMARKS = (
     "variants.py", "encoders.py", "throughput.py", "storage.py", "queues.py", "rss.py", "noop.py",
-    "sse_latency.py", "faults.py", "operations.py",
+    "sse_latency.py", "faults.py", "operations.py", "web_security.py",
 )  # fmt: skip
 
 if __name__ == "__main__":
