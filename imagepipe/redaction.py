@@ -21,6 +21,12 @@ def without_url_credentials(text, mark="[Filtered]"):
     return URL_CREDENTIALS.sub(rf"\1{mark}@", text)
 
 
+def without_query_values(url, mark="[Filtered]"):
+    """``url`` with every query parameter's value replaced by ``mark``: for showing a URL
+    whose query may carry a key (a webhook receiver's ``?key=...``)."""
+    return re.sub(r"([?&][^=&#]*=)[^&#]*", rf"\1{mark}", url)
+
+
 def without_credentials(text, secrets=(), mark="[Filtered]"):
     """``text`` without URL passwords, credential query parameters, bearer tokens, session
     cookies, nor any of ``secrets`` (the configured tokens) wherever they appear."""
@@ -66,10 +72,19 @@ class CredentialFilter(logging.Filter):
 
 def guard_loggers(names, secrets=()):
     """Put one CredentialFilter (replacing an earlier one) on the loggers ``names`` and on the
-    root logger's handlers, which every propagated record passes through."""
+    root logger's handlers, which every propagated record passes through.
+
+    A root logger without handlers (uvicorn configures only its own) would hand records to
+    logging's last resort, which no filter reaches: it gets a stderr handler like that one
+    (warnings and above, the bare message), filtered.
+    """
+    root = logging.getLogger()
+    if not root.handlers:
+        fallback = logging.StreamHandler()
+        fallback.setLevel(logging.WARNING)
+        root.addHandler(fallback)
     guard = CredentialFilter(secrets)
-    targets = [logging.getLogger(name) for name in names] + list(logging.getLogger().handlers)
-    for target in targets:
+    for target in [logging.getLogger(name) for name in names] + list(root.handlers):
         for old in [f for f in target.filters if isinstance(f, CredentialFilter)]:
             target.removeFilter(old)
         target.addFilter(guard)

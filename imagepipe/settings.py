@@ -291,6 +291,8 @@ class Settings:
     read_token: str = field(default="", repr=False)
     #: How long a session cookie of the page lasts after its sign-in.
     session_ttl_s: float = DEFAULT_SESSION_TTL_S
+    #: Browsers reach the app over HTTPS whatever the request's scheme says: Secure cookies, HSTS.
+    https: bool = False
     max_upload_bytes: int = DEFAULT_MAX_FILE_BYTES
     #: Abuse limits of the web app (web/limits.py); rates are COUNT/PERIOD or "off", checked
     #: when the app starts.
@@ -395,6 +397,7 @@ class Settings:
             prometheus=environ.get("IMAGEPIPE_PROMETHEUS", "").lower() in ("1", "true", "yes", "on"),
             **_tokens(environ),
             session_ttl_s=_float(environ, "IMAGEPIPE_SESSION_TTL_S", DEFAULT_SESSION_TTL_S),
+            https=environ.get("IMAGEPIPE_HTTPS", "").lower() in ("1", "true", "yes", "on"),
             max_upload_bytes=_int(environ, "IMAGEPIPE_MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD_BYTES)
             or _int(environ, "IMAGEPIPE_MAX_FILE_BYTES", DEFAULT_MAX_FILE_BYTES),
             web_upload_rate=environ.get("IMAGEPIPE_WEB_UPLOAD_RATE") or DEFAULT_WEB_UPLOAD_RATE,

@@ -47,3 +47,15 @@ def test_a_traceback_is_filtered_too_and_guarding_twice_keeps_one_filter(caplog)
     assert SECRET not in caplog.text and "guessed-one" not in caplog.text
     assert "failed for Bearer [Filtered]" in caplog.text and "connecting with [Filtered]" in caplog.text
     assert "sent Authorization: Bearer [Filtered] to /images" in caplog.text
+
+
+def test_without_root_handlers_the_app_loggers_records_still_pass_a_filter(capsys):
+    root = logging.getLogger()
+    saved = root.handlers[:]
+    root.handlers.clear()
+    try:
+        guard_loggers(["uvicorn.access"], secrets=(SECRET,))
+        logging.getLogger("web.app").error("GET /livez failed: %s", f"Bearer {SECRET}")
+    finally:
+        root.handlers[:] = saved
+    assert capsys.readouterr().err == "GET /livez failed: Bearer [Filtered]\n"

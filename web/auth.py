@@ -12,8 +12,9 @@ until it is a GET. Opening a session is the one write the read token may do.
 
 import hashlib
 import hmac
-from http.cookies import CookieError, SimpleCookie
 from urllib.parse import parse_qs
+
+from starlette.requests import cookie_parser
 
 from . import limits
 from .direct_uploads import LOCAL_FORM_PATH
@@ -101,15 +102,23 @@ class Access:
 
 
 def credential(scope, tokens):
-    """``(scope, client)`` of the request's bearer token or session cookie, or None."""
+    """``(scope, client)`` of the request's bearer token or session cookie, or None.
+
+    The client, for the abuse limits, is the token either way: every sign-in of one token is
+    one client, so opening sessions opens no new budget.
+    """
     given = bearer_token(scope)
     if given is not None:
         for name, token in tokens.items():
             if token and hmac.compare_digest(given, token.encode()):
-                return name, "token:" + hashlib.sha256(given).hexdigest()[:16]
+                return name, client_of_token(token)
         return None
     session = session_of(session_cookie(scope), tokens)
-    return None if session is None else (session[0], "session:" + session[1])
+    return None if session is None else (session[0], client_of_token(tokens[session[0]]))
+
+
+def client_of_token(token):
+    return "token:" + hashlib.sha256(token.encode()).hexdigest()[:16]
 
 
 def bearer_token(scope):
@@ -119,11 +128,7 @@ def bearer_token(scope):
 
 
 def session_cookie(scope):
-    """The value of the request's session cookie, or None."""
-    cookies = SimpleCookie()
-    try:
-        cookies.load(dict(scope["headers"]).get(b"cookie", b"").decode("latin-1"))
-    except CookieError:
-        return None
-    morsel = cookies.get(COOKIE)
-    return None if morsel is None else morsel.value
+    """The value of the request's session cookie, or None. Parsed leniently (Starlette's
+    parser), over every Cookie header: another app's odd cookie must not sign the user out."""
+    header = "; ".join(value.decode("latin-1") for name, value in scope["headers"] if name == b"cookie")
+    return cookie_parser(header).get(COOKIE)

@@ -26,6 +26,13 @@ HSTS = "max-age=31536000"
 _INLINE = {"script": re.compile(r"<script>(.*?)</script>", re.S), "style": re.compile(r"<style>(.*?)</style>", re.S)}
 
 
+def over_https(scope):
+    """Whether the browser reached the app over HTTPS: the request's scheme (behind a proxy,
+    uvicorn's from ``X-Forwarded-Proto`` when FORWARDED_ALLOW_IPS trusts it), or always with
+    IMAGEPIPE_HTTPS=1 (a platform whose router's addresses cannot be listed)."""
+    return scope.get("scheme") == "https" or scope["app"].state.settings.https
+
+
 class SecurityHeaders:
     """ASGI middleware: adds HEADERS (and HSTS over https) to every HTTP response, keeping any
     of them the response set itself. Pure ASGI, so SSE responses stream through untouched."""
@@ -37,7 +44,7 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        secure = scope.get("scheme") == "https"
+        secure = over_https(scope)
 
         async def send_with_headers(message):
             if message["type"] == "http.response.start":

@@ -59,7 +59,7 @@ UPLOAD_ROUTES = frozenset({("POST", "/images"), ("POST", LOCAL_FORM_PATH)})
 
 def client_of(scope):
     """Who makes the request: what authentication named (``scope["imagepipe.client"]``, e.g.
-    ``"token:…"`` or ``"session:…"``), else ``"address:<client IP>"``."""
+    ``"token:…"``, a token or a session opened with it), else ``"address:<client IP>"``."""
     return scope.get("imagepipe.client") or "address:" + address_of(scope)
 
 

@@ -1,9 +1,9 @@
 """The page's session cookie: signed, scoped and expiring, so no credential travels in a URL.
 
-A session is ``v1.<scope>.<id>.<expires>.<signature>``, the signature an HMAC under a key
-derived from the token of its scope (web.signing): rotating a token ends the sessions it
-opened, and nothing is stored server-side. The random id names the session as one client for
-the abuse limits. The cookie is HttpOnly (script cannot read it), SameSite=Strict (no other
+A session is ``v1.<scope>.<expires>.<signature>``, the signature an HMAC under a key derived
+from the token of its scope (web.signing): rotating a token ends the sessions it opened, and
+nothing is stored server-side. For the abuse limits a session is its token (web.auth), so
+signing in again opens no new budget. The cookie is HttpOnly (script cannot read it), SameSite=Strict (no other
 site's request carries it), Secure when the request came over HTTPS, and expires with the
 session.
 """
@@ -11,7 +11,6 @@ session.
 import base64
 import hmac
 import math
-import secrets
 import time
 
 from .signing import derive_key
@@ -24,26 +23,28 @@ _PURPOSE = "session cookies"
 def session_value(scope, token, ttl_s, now=None):
     """A new session of ``scope`` opened with ``token``, valid ``ttl_s`` from ``now``."""
     expires = math.ceil((time.time() if now is None else now) + ttl_s)  # at least ttl_s
-    body = f"{_VERSION}.{scope}.{secrets.token_urlsafe(12)}.{expires}"
+    body = f"{_VERSION}.{scope}.{expires}"
     return f"{body}.{_signature(body, token)}"
 
 
 def session_of(value, tokens, now=None):
-    """``(scope, session id, expires)`` of a valid cookie value, else None.
+    """``(scope, expires)`` of a valid cookie value, else None.
 
-    ``tokens`` maps each scope to its token (an empty token: that scope is off).
+    ``tokens`` maps each scope to its token (an empty token: that scope is off). Compared as
+    bytes: a cookie may hold any character, and comparing non-ASCII text raises.
     """
     body, _, signature = (value or "").rpartition(".")
     parts = body.split(".")
-    if len(parts) != 4 or parts[0] != _VERSION or not parts[3].isdigit():
+    if len(parts) != 3 or parts[0] != _VERSION or not (parts[2].isascii() and parts[2].isdigit()):
         return None
-    _, scope, session_id, expires = parts
+    _, scope, expires = parts
     token = tokens.get(scope)
-    if not token or not hmac.compare_digest(signature, _signature(body, token)):
+    given = signature.encode("utf-8", "surrogateescape")
+    if not token or not hmac.compare_digest(given, _signature(body, token).encode()):
         return None
     if int(expires) <= (time.time() if now is None else now):
         return None
-    return scope, session_id, int(expires)
+    return scope, int(expires)
 
 
 def cookie_header(value, *, max_age_s, secure):

@@ -6,6 +6,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from .auth import SESSION_PATH, session_cookie, tokens_of
+from .headers import over_https
 from .responses import ApiError
 from .sessions import cookie_header, session_of, session_value
 
@@ -39,13 +40,12 @@ async def sign_out(request):
 
 
 def _state(authentication, scope, session):
-    expires_at = None if session is None else datetime.fromtimestamp(session[2], UTC).isoformat().replace("+00:00", "Z")
+    expires_at = None if session is None else datetime.fromtimestamp(session[1], UTC).isoformat().replace("+00:00", "Z")
     return {"authentication": authentication, "scope": scope, "expires_at": expires_at}
 
 
 def _secure(request):
-    """Secure cookies over HTTPS (behind a proxy: uvicorn's --proxy-headers with FORWARDED_ALLOW_IPS)."""
-    return request.url.scheme == "https"
+    return over_https(request.scope)
 
 
 routes = [

@@ -2,6 +2,7 @@
 
 import json
 
+from imagepipe.redaction import without_query_values
 from models import WebhookDelivery, bind_database
 from models.webhooks import redeliver as redeliver_deliveries
 
@@ -37,7 +38,7 @@ def delivery_state(delivery):
         "id": delivery.id,
         "event_id": delivery.event_id,
         "event_type": delivery.event_type,
-        "url": delivery.url,
+        "url": without_query_values(delivery.url),
         "status": delivery.status,
         "attempts": delivery.attempts,
         "last_status_code": delivery.last_status_code,
@@ -65,7 +66,9 @@ def list_deliveries(args):
 
 def redeliver(args):
     for delivery in redeliver_deliveries(args.ids):
-        print(f"delivery {delivery.id} ({delivery.event_type} to {delivery.url}) will be sent again")
+        print(
+            f"delivery {delivery.id} ({delivery.event_type} to {without_query_values(delivery.url)}) will be sent again"
+        )
 
 
 def _row(delivery):
@@ -73,7 +76,15 @@ def _row(delivery):
     answer = answer.strip().splitlines()[0] if answer.strip() else "-"
     short = answer if len(answer) <= ERROR_WIDTH else answer[: ERROR_WIDTH - 1] + "…"
     created = delivery.created_at.strftime(TIME_FORMAT)
-    return [delivery.id, created, delivery.event_type, delivery.url, delivery.status, delivery.attempts, short]
+    return [
+        delivery.id,
+        created,
+        delivery.event_type,
+        without_query_values(delivery.url),
+        delivery.status,
+        delivery.attempts,
+        short,
+    ]
 
 
 def _time(moment):

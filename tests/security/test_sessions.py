@@ -49,16 +49,24 @@ def test_behind_an_https_proxy_the_cookie_is_secure(app_server):
     assert response.status_code == 200 and "; Secure" in response.headers["set-cookie"]
 
 
+def test_with_imagepipe_https_the_cookie_is_secure_whatever_the_proxy_headers(serve):
+    api = serve(api_token=ADMIN, https=True)  # a router whose addresses uvicorn does not trust
+    response = api.post("/session", headers=bearer(ADMIN))
+    assert "; Secure" in response.headers["set-cookie"]
+    assert response.headers["strict-transport-security"].startswith("max-age=")
+
+
 def test_a_forged_or_expired_cookie_is_refused(serve):
     api = serve(api_token=ADMIN, read_token=READ, session_ttl_s=3)
     value = api.post("/session", headers=bearer(READ)).cookies["imagepipe_session"]
     api.cookies.clear()
-    version, scope, session_id, expires, signature = value.split(".")
+    version, scope, expires, signature = value.split(".")
     forged = {
-        "scope raised to admin": f"{version}.admin.{session_id}.{expires}.{signature}",
-        "expiry moved on": f"{version}.{scope}.{session_id}.{int(expires) + 3600}.{signature}",
-        "one byte of the signature changed": f"{version}.{scope}.{session_id}.{expires}.{_flip(signature)}",
-        "no signature": f"{version}.{scope}.{session_id}.{expires}",
+        "scope raised to admin": f"{version}.admin.{expires}.{signature}",
+        "expiry moved on": f"{version}.{scope}.{int(expires) + 3600}.{signature}",
+        "one byte of the signature changed": f"{version}.{scope}.{expires}.{_flip(signature)}",
+        "no signature": f"{version}.{scope}.{expires}",
+        "a non-ASCII signature": f'"{version}.{scope}.{expires}.\\351"',
         "garbage": "x" * 40,
     }
     for case, cookie in forged.items():
@@ -146,3 +154,29 @@ def test_writes_from_another_origin_are_refused_even_with_a_valid_session(app_se
     assert Image.select().count() == 1 and Image.get_by_id(image.id).status == Image.QUEUED
     own = {"Sec-Fetch-Site": "same-origin", "Origin": str(api.base_url).rstrip("/")}
     assert api.post(f"/images/{image.id}/cancel", headers=own).status_code == 200
+
+
+def test_an_odd_cookie_beside_the_session_neither_breaks_a_route_nor_signs_out(app_server):
+    value = app_server.post("/session", headers=bearer(READ)).cookies["imagepipe_session"]
+    app_server.cookies.clear()
+    hostile = 'imagepipe_session="v1.read.9999999999.\\351"'
+    assert app_server.get("/livez", headers={"Cookie": hostile}).status_code == 200
+    assert app_server.get("/images", headers={"Cookie": hostile}).status_code == 401
+    for other in ('pref={"a":1}', "theme=dark mode", 'x="'):
+        response = app_server.get("/images", headers={"Cookie": f"{other}; imagepipe_session={value}"})
+        assert response.status_code == 200, other
+
+
+def test_signing_in_again_opens_no_new_stream_budget(serve):
+    api = serve(api_token=ADMIN, read_token=READ, web_max_streams_per_client=2)
+    streams = []
+    for _ in range(2):  # two sign-ins, a stream each: the token's budget of two
+        api.cookies.clear()
+        assert api.post("/session", headers=bearer(READ)).status_code == 200
+        streams.append(SseClient(api, "/events"))
+    api.cookies.clear()
+    assert api.post("/session", headers=bearer(READ)).status_code == 200
+    refused = api.get("/events")
+    assert refused.status_code == 429 and refused.headers["retry-after"]
+    for stream in streams:
+        stream.close()
