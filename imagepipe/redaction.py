@@ -6,10 +6,12 @@ import re
 #: ``scheme://user:password@`` up to the last ``@`` before the host, so a password that
 #: contains an unescaped ``@`` is redacted whole.
 URL_CREDENTIALS = re.compile(r"\b([a-z][a-z0-9+.-]*://)[^\s/?#'\"]*@", re.IGNORECASE)
-#: Query parameters that carry a credential or a capability: a token (refused, but a client
-#: may still send one), a signed media URL's signature, a presigned S3 URL's parts.
+#: Query parameters (in a URL, or a query string on its own) that carry a credential or a
+#: capability: a token (refused, but a client may still send one), a signed media URL's
+#: signature, a presigned S3 URL's parts.
 URL_SECRETS = re.compile(
-    r"([?&](?:token|access_token|signature|x-amz-signature|x-amz-credential|x-amz-security-token)=)[^&\s\"']*",
+    r"((?:^|[?&\s])(?:token|access_token|signature|x-amz-signature|x-amz-credential|x-amz-security-token)=)"
+    r"[^&\s\"']*",
     re.IGNORECASE,
 )
 #: A bearer header or a session cookie quoted in a message.

@@ -8,7 +8,7 @@ import sentry_sdk
 from sentry_sdk.integrations.dramatiq import DramatiqIntegration
 
 from imagepipe.errors import JobStopped
-from imagepipe.redaction import without_url_credentials
+from imagepipe.redaction import without_credentials
 
 #: What replaces a path under MEDIA_ROOT, a local copy of a stored source, or an object's
 #: ``s3://`` location: the image_id tag says which image it was.
@@ -58,8 +58,9 @@ def scrub(event, hint, *, media_root, secrets=()):
       or an ``s3://`` location is replaced whole: these name users' uploads, whose file names
       are theirs;
     * a home directory becomes ``~`` (the user name goes, the rest of the path stays);
-    * credentials in URLs (``redis://:pass@``, ``postgres://user:pass@``, ``amqp://...@``)
-      and the ``secrets`` (the API key of a remote describer) become ``[Filtered]``.
+    * credentials in URLs (``redis://:pass@``, ``postgres://user:pass@``, ``amqp://...@``),
+      a request's ``token=`` or media ``signature=``, bearer headers, session cookies and the
+      ``secrets`` (the web tokens, the API key of a remote describer) become ``[Filtered]``.
 
     A throttled or cancelled job (imagepipe.errors.JobStopped) is no error, and is not reported.
     """
@@ -80,11 +81,9 @@ def _media_paths(media_root):
 
 
 def _scrub_text(text, *, media, secrets=()):
-    for secret in secrets:
-        text = text.replace(secret, FILTERED)
     text = media.sub(lambda match: f"{match[1] or ''}{MEDIA_PATH}", text)
     text = _HOME.sub("~", text)
-    return without_url_credentials(text, FILTERED)
+    return without_credentials(text, secrets, FILTERED)
 
 
 def _walk(value, scrub_text):

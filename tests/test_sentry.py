@@ -145,3 +145,18 @@ def test_a_throttled_message_is_no_error_and_the_api_key_never_leaves():
     event = {"exception": {"values": [{"value": f"refused with {key}"}]}, "extra": {"headers": {"auth": key}}}
     scrubbed = scrub(event, {}, media_root="/srv/media", secrets=(key, ""))
     assert key not in str(scrubbed) and "refused with [Filtered]" in str(scrubbed)
+
+
+def test_a_web_requests_credentials_are_scrubbed_from_its_error_report():
+    """What sentry-sdk's Starlette integration attaches of a request (the web app imports the
+    actors, whose broker starts Sentry): its URL, query, headers and cookies."""
+    event = {
+        "request": {
+            "url": "http://app/media/variants/1/640.webp",
+            "query_string": "signature=ab12&expires=9",
+            "headers": {"Authorization": "Bearer adm1n", "Cookie": "imagepipe_session=v1.admin.9.sig"},
+        },
+        "message": "GET /images?token=adm1n failed",
+    }
+    scrubbed = scrub(event, {}, media_root="/srv/media", secrets=("adm1n",))
+    assert "adm1n" not in repr(scrubbed) and "ab12" not in repr(scrubbed) and "v1.admin" not in repr(scrubbed)
