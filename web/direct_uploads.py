@@ -21,7 +21,7 @@ from models import Upload, claim_upload, issue_upload, timestamp
 from . import limits
 from .db import in_database
 from .responses import ApiError
-from .uploads import LOCAL_FORM_PATH, MULTIPART_OVERHEAD_BYTES
+from .uploads import LOCAL_FORM_PATH
 
 ACCEPTED_TYPES = frozenset(CONTENT_TYPES.values())
 
@@ -57,10 +57,6 @@ def _issue(request, key, name, kind, limit):
 
 async def receive_local_upload(request):
     """The local storage's stand-in for the bucket: 204 like S3, or the store's refusals."""
-    limit_guess = request.app.state.settings.max_upload_bytes
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit_guess + MULTIPART_OVERHEAD_BYTES:
-        raise ApiError(413, "EntityTooLarge: the upload exceeds the maximum allowed size")
     async with request.form(max_files=1, max_fields=10) as form:
         key, kind, file = form.get("key"), form.get("Content-Type"), form.get("file")
         if not isinstance(key, str) or not isinstance(file, UploadFile):

@@ -44,9 +44,7 @@ async def create_image(request):
         key, name = await direct_uploads.confirmed_key(request)
         image = await in_database(direct_uploads.enqueue_confirmed, key, name)
         return _accepted(image.id)
-    settings = request.app.state.settings
-    limit = settings.max_upload_bytes
-    uploads.check_content_length(request, limit)
+    limit = request.app.state.settings.max_upload_bytes
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
         raise ApiError(400, "send the image as multipart/form-data in a field named 'file', or JSON {key, name}")
     async with request.form(max_files=1, max_fields=10) as form:

@@ -11,15 +11,8 @@ from .responses import ApiError
 #: the body limits (web/limits.py) treat it as an upload too.
 LOCAL_FORM_PATH = "/uploads/form"
 #: Multipart framing around the file: headers, boundary lines. A Content-Length beyond the
-#: limit plus this is refused before a byte of the body is parsed.
+#: limit plus this is refused before a byte of the body is parsed (web/limits.py BodyLimits).
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
-
-
-def check_content_length(request, limit):
-    """413 at once when the request says it is larger than any allowed upload."""
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit + MULTIPART_OVERHEAD_BYTES:
-        raise ApiError(413, f"upload is {int(declared):,} bytes, over the {limit:,} byte limit")
 
 
 def sniff(upload, limit):
