@@ -17,6 +17,7 @@ from urllib.parse import parse_qs
 from starlette.requests import cookie_parser
 
 from . import limits
+from .asgi import HttpMiddleware
 from .direct_uploads import LOCAL_FORM_PATH
 from .responses import error_response
 from .sessions import COOKIE, session_of
@@ -49,11 +50,10 @@ def needed_scope(method, path):
     return READ if method in SAFE_METHODS or (method, path) in READ_WRITES else ADMIN
 
 
-class Access:
+class Access(HttpMiddleware):
     """ASGI middleware: 401 without a valid credential, 403 when its scope is too small.
 
-    Pure ASGI rather than BaseHTTPMiddleware, so SSE responses stream through untouched. It
-    leaves the request's ``imagepipe.scope`` and ``imagepipe.client`` (the session or token
+    It leaves the request's ``imagepipe.scope`` and ``imagepipe.client`` (the session or token
     it came with, one client for the abuse limits) in the ASGI scope.
 
     A wrong bearer token counts against its address; over ``web_auth_failure_rate`` the
@@ -61,13 +61,7 @@ class Access:
     session cookie is an HMAC that cannot be guessed: a bad one is a plain 401, not counted.
     """
 
-    def __init__(self, app):
-        self.app = app
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope, receive, send):
         if b"token" in parse_qs(scope.get("query_string", b"")):
             await error_response(400, TOKEN_IN_URL)(scope, receive, send)
             return

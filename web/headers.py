@@ -13,6 +13,8 @@ import re
 
 from starlette.datastructures import MutableHeaders
 
+from .asgi import HttpMiddleware
+
 #: A response that sets no CSP of its own (JSON, errors) may load and be framed by nothing.
 DEFAULT_CSP = "default-src 'none'; frame-ancestors 'none'"
 HEADERS = {
@@ -33,17 +35,11 @@ def over_https(scope):
     return scope.get("scheme") == "https" or scope["app"].state.settings.https
 
 
-class SecurityHeaders:
+class SecurityHeaders(HttpMiddleware):
     """ASGI middleware: adds HEADERS (and HSTS over https) to every HTTP response, keeping any
-    of them the response set itself. Pure ASGI, so SSE responses stream through untouched."""
+    of them the response set itself."""
 
-    def __init__(self, app):
-        self.app = app
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope, receive, send):
         secure = over_https(scope)
 
         async def send_with_headers(message):

@@ -34,6 +34,7 @@ import redis.asyncio
 from middleware.rate_limit import HOLD_SCRIPT, HOLD_SUFFIX, parse_rate
 from middleware.rate_limit import SCRIPT as WINDOW_SCRIPT
 
+from .asgi import HttpMiddleware
 from .responses import ApiError, error_response
 from .uploads import LOCAL_FORM_PATH, MULTIPART_OVERHEAD_BYTES
 
@@ -269,7 +270,7 @@ def body_limit(scope, settings):
     return settings.web_max_json_bytes
 
 
-class BodyLimits:
+class BodyLimits(HttpMiddleware):
     """ASGI middleware: each request body within its route's size (body_limit) and within
     ``web_body_timeout_s`` of the request's start.
 
@@ -277,17 +278,10 @@ class BodyLimits:
     past its limit (chunked, or a Content-Length that lies), or is not complete by the
     deadline, makes the app's next ``receive`` raise ApiError 413 or 408, answered as JSON
     like any other error, with ``Connection: close`` (the unread rest cannot be skipped).
-    A pure ASGI middleware rather than BaseHTTPMiddleware, so SSE responses stream through;
-    a body complete, ``receive`` is passed through untouched (disconnect detection).
+    A body complete, ``receive`` is passed through untouched (disconnect detection).
     """
 
-    def __init__(self, app):
-        self.app = app
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope, receive, send):
         settings = scope["app"].state.settings
         limit = body_limit(scope, settings)
         declared = next((value for name, value in scope["headers"] if name == b"content-length"), b"")

@@ -9,6 +9,7 @@ then be a bearer token, which no other site can make a browser send.
 
 from urllib.parse import urlsplit
 
+from .asgi import HttpMiddleware
 from .auth import SAFE_METHODS
 from .responses import error_response
 
@@ -16,14 +17,11 @@ from .responses import error_response
 OWN_SITE = frozenset({b"same-origin", b"none"})
 
 
-class SameOriginWrites:
+class SameOriginWrites(HttpMiddleware):
     """ASGI middleware: 403 for a write (POST, PUT, PATCH, DELETE) from another origin."""
 
-    def __init__(self, app):
-        self.app = app
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] == "http" and scope["method"] not in SAFE_METHODS and cross_site(dict(scope["headers"])):
+    async def http(self, scope, receive, send):
+        if scope["method"] not in SAFE_METHODS and cross_site(dict(scope["headers"])):
             response = error_response(403, "cross-site request refused: writes must come from this app's own page")
             await response(scope, receive, send)
             return
