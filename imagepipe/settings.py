@@ -196,6 +196,11 @@ def _webhooks(environ, name):
 WEBHOOK_SUBSCRIPTION = re.compile(r"[a-z_.]+(,[a-z_.]+)*=")
 
 
+def _flag(environ, name):
+    """An off-by-default switch: on for 1, true, yes or on."""
+    return environ.get(name, "").lower() in ("1", "true", "yes", "on")
+
+
 def _tokens(environ):
     """The admin and read tokens, checked: a read token alone would leave nobody to administer."""
     admin, read = environ.get("IMAGEPIPE_API_TOKEN", ""), environ.get("IMAGEPIPE_READ_TOKEN", "")
@@ -394,10 +399,10 @@ class Settings:
             retain_failed_images_days=_days(environ, "IMAGEPIPE_RETAIN_FAILED_IMAGES_DAYS"),
             retention_interval_s=_float(environ, "IMAGEPIPE_RETENTION_INTERVAL_S", DEFAULT_RETENTION_INTERVAL_S),
             isolate=environ.get("IMAGEPIPE_ISOLATE", "1").lower() not in ("0", "false", "no", "off"),
-            prometheus=environ.get("IMAGEPIPE_PROMETHEUS", "").lower() in ("1", "true", "yes", "on"),
+            prometheus=_flag(environ, "IMAGEPIPE_PROMETHEUS"),
             **_tokens(environ),
             session_ttl_s=_float(environ, "IMAGEPIPE_SESSION_TTL_S", DEFAULT_SESSION_TTL_S),
-            https=environ.get("IMAGEPIPE_HTTPS", "").lower() in ("1", "true", "yes", "on"),
+            https=_flag(environ, "IMAGEPIPE_HTTPS"),
             max_upload_bytes=_int(environ, "IMAGEPIPE_MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD_BYTES)
             or _int(environ, "IMAGEPIPE_MAX_FILE_BYTES", DEFAULT_MAX_FILE_BYTES),
             web_upload_rate=environ.get("IMAGEPIPE_WEB_UPLOAD_RATE") or DEFAULT_WEB_UPLOAD_RATE,

@@ -21,7 +21,8 @@ async def sign_in(request):
         raise ApiError(400, "authentication is off (no IMAGEPIPE_API_TOKEN): there is nothing to sign in to")
     value = session_value(scope, tokens[scope], settings.session_ttl_s)
     response = JSONResponse(_state(True, scope, session_of(value, tokens)))
-    response.headers["Set-Cookie"] = cookie_header(value, max_age_s=settings.session_ttl_s, secure=_secure(request))
+    secure = over_https(request.scope)
+    response.headers["Set-Cookie"] = cookie_header(value, max_age_s=settings.session_ttl_s, secure=secure)
     return response
 
 
@@ -35,17 +36,13 @@ async def session_state(request):
 async def sign_out(request):
     """``DELETE /session``: 204, and the browser drops the cookie (the token's other sessions stay)."""
     response = Response(status_code=204)
-    response.headers["Set-Cookie"] = cookie_header("", max_age_s=0, secure=_secure(request))
+    response.headers["Set-Cookie"] = cookie_header("", max_age_s=0, secure=over_https(request.scope))
     return response
 
 
 def _state(authentication, scope, session):
     expires_at = None if session is None else datetime.fromtimestamp(session[1], UTC).isoformat().replace("+00:00", "Z")
     return {"authentication": authentication, "scope": scope, "expires_at": expires_at}
-
-
-def _secure(request):
-    return over_https(request.scope)
 
 
 routes = [
